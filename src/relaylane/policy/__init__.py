@@ -1,0 +1,1 @@
+"""Pure policy: plain functions over data and an injected clock; no I/O."""
