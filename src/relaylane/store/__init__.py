@@ -1,0 +1,33 @@
+"""Storage: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from relaylane.store.engine import create_engine, ensure_schema
+from relaylane.store.queue import SqlQueue
+from relaylane.store.reads import Reads
+
+
+@dataclass
+class Store:
+    engine: sa.Engine
+    queue: SqlQueue
+    reads: Reads
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) -> Store:
+    """Open the store at `url`; SQLite is migrated on open, PostgreSQL must be current."""
+    engine = create_engine(url, base_dir)
+    if migrate:
+        ensure_schema(engine)
+    return Store(engine=engine, queue=SqlQueue(engine), reads=Reads(engine))
+
+
+__all__ = ["Store", "open_store"]

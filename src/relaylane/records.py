@@ -1,0 +1,95 @@
+"""Plain records that cross the seams between store, policy and delivery. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from relaylane.policy.vocabulary import BounceClass, DeliveryState, Outcome, Stage
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    recipient: str
+    header_message_id: str
+    header_date: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One stored body and the deliveries (one per recipient) that share it."""
+
+    lane: str
+    mail_from: str
+    from_domain: str
+    body: bytes
+    has_message_id: bool
+    has_date: bool
+    has_to: bool
+    smtputf8: bool
+    created_at: float
+    expires_at: float
+    deliveries: tuple[NewDelivery, ...]
+    due_at: float | None = None  # defaults to created_at
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery claimed by a worker under a lease. `token` fences its result."""
+
+    id: int
+    token: int
+    message_id: int
+    lane: str
+    recipient: str
+    created_at: float
+    expires_at: float
+    retries: int
+    relay: str | None
+    pinned: bool
+    header_message_id: str
+    header_date: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBody:
+    mail_from: str
+    body: bytes
+    has_message_id: bool
+    has_date: bool
+    has_to: bool
+    smtputf8: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One conversation with a relay about one delivery (or a local decision)."""
+
+    at: float
+    relay: str | None
+    stage: Stage
+    code: int | None
+    reply: str
+    outcome: Outcome
+    bounce_class: BounceClass
+    duration_ms: float
+    failover: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """The new state of a claimed delivery and the attempts that led to it."""
+
+    id: int
+    token: int
+    state: DeliveryState
+    due_at: float | None
+    relay: str | None
+    pinned: bool
+    retries: int
+    attempts: tuple[AttemptRecord, ...] = field(default=())
+    relay_queue_id: str | None = None
+    sent_at: float | None = None
+
+    @property
+    def last(self) -> AttemptRecord | None:
+        return self.attempts[-1] if self.attempts else None

@@ -1,0 +1,119 @@
+"""Opening the database: URL handling, SQLite durability settings, schema migrations.
+
+SQLite runs in WAL mode with synchronous=FULL, so a commit is on disk when it returns,
+and every write transaction starts with BEGIN IMMEDIATE, so a read-then-write inside
+one transaction never races another process. PostgreSQL uses psycopg 3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+
+from relaylane.errors import StoreError
+
+SCRIPT_LOCATION = "relaylane.store:migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalize_url(url: str, base_dir: Path | None = None) -> str:
+    """Pick our drivers and resolve a relative SQLite path against `base_dir`."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url[len("sqlite:///") :]
+        if rel and rel != ":memory:" and base_dir is not None:
+            return "sqlite:///" + str((base_dir / rel).resolve())
+    return url
+
+
+def _sqlite_engine(url: str) -> sa.Engine:
+    engine = sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_engine(url: str, base_dir: Path | None = None) -> sa.Engine:
+    """An engine for `url` (sqlite:///..., postgresql://...), with our settings."""
+    full = normalize_url(url, base_dir)
+    try:
+        if full.startswith("sqlite"):
+            return _sqlite_engine(full)
+        return sa.create_engine(full, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise StoreError(
+            f"store url {url!r} cannot be used: {exc}. "
+            "Fix: use sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+        ) from exc
+
+
+def _alembic_config(conn: sa.Connection) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(engine: sa.Engine) -> tuple[str | None, str]:
+    """Migrate the schema to the newest revision; returns (before, after)."""
+    before = current_revision(engine)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+    return before, head_revision()
+
+
+def ensure_schema(engine: sa.Engine) -> None:
+    """SQLite upgrades itself; PostgreSQL must be upgraded with `relaylane db upgrade`."""
+    try:
+        current = current_revision(engine)
+    except sa.exc.OperationalError as exc:
+        raise StoreError(
+            f"cannot open the store: {exc.orig}. Fix: check [store] url and that the "
+            "database server is running"
+        ) from exc
+    if current == head_revision():
+        return
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)
+        return
+    raise StoreError(
+        f"the database schema is at revision {current or 'none'}, this relaylane needs "
+        f"{head_revision()}. Fix: run `relaylane db upgrade`"
+    )

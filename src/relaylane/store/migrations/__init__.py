@@ -1,0 +1,1 @@
+"""Alembic migrations for relaylane's schema (script_location relaylane.store:migrations)."""

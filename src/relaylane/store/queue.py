@@ -1,0 +1,293 @@
+"""The durable queue: enqueue, claim under a lease, record results, reclaim.
+
+Every state change is one transaction. Claims bump `lease_token`; a result is applied
+only while the delivery is still `sending` under the same token, so a worker that
+comes back late can never overwrite a newer result (its attempts are kept, marked stale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+
+from relaylane.policy.vocabulary import CLAIMABLE_STATES, BounceClass, DeliveryState, Outcome
+from relaylane.records import (
+    AttemptRecord,
+    Claimed,
+    DeliveryResult,
+    NewMessage,
+    StoredBody,
+)
+from relaylane.store.schema import attempts, deliveries, messages
+
+D = deliveries.c
+CLAIM_COLUMNS = (
+    D.id,
+    D.lease_token,
+    D.message_id,
+    D.lane,
+    D.recipient,
+    D.created_at,
+    D.expires_at,
+    D.retries,
+    D.relay,
+    D.pinned,
+    D.header_message_id,
+    D.header_date,
+)
+_UPDATE_RESULT = (
+    deliveries.update()
+    .where(D.id == sa.bindparam("b_id"))
+    .where(D.lease_token == sa.bindparam("b_token"))
+    .where(D.state == DeliveryState.SENDING.value)
+    .values(
+        state=sa.bindparam("b_state"),
+        due_at=sa.bindparam("b_due_at"),
+        relay=sa.bindparam("b_relay"),
+        pinned=sa.bindparam("b_pinned"),
+        retries=sa.bindparam("b_retries"),
+        attempts=D.attempts + sa.bindparam("b_attempts"),
+        last_code=sa.bindparam("b_code"),
+        last_reply=sa.bindparam("b_reply"),
+        bounce_class=sa.bindparam("b_class"),
+        relay_queue_id=sa.func.coalesce(sa.bindparam("b_queue_id"), D.relay_queue_id),
+        sent_at=sa.bindparam("b_sent_at"),
+        updated_at=sa.bindparam("b_now"),
+        lease_owner=None,
+        lease_expires=None,
+    )
+)
+
+
+class SqlQueue:
+    """The queue over SQLAlchemy Core; the same code serves SQLite and PostgreSQL."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    # -- intake -------------------------------------------------------------------
+    def enqueue(self, batch: Sequence[NewMessage]) -> list[list[int]]:
+        """Store every message and its deliveries in ONE commit; returns delivery ids."""
+        out: list[list[int]] = []
+        with self.engine.begin() as conn:
+            for msg in batch:
+                mid = conn.execute(
+                    messages.insert().returning(messages.c.id),
+                    {
+                        "created_at": msg.created_at,
+                        "lane": msg.lane,
+                        "mail_from": msg.mail_from,
+                        "from_domain": msg.from_domain,
+                        "body": msg.body,
+                        "size": len(msg.body),
+                        "has_message_id": msg.has_message_id,
+                        "has_date": msg.has_date,
+                        "has_to": msg.has_to,
+                        "smtputf8": msg.smtputf8,
+                    },
+                ).scalar_one()
+                due = msg.created_at if msg.due_at is None else msg.due_at
+                rows = [
+                    {
+                        "message_id": mid,
+                        "lane": msg.lane,
+                        "recipient": d.recipient,
+                        "state": DeliveryState.QUEUED.value,
+                        "created_at": msg.created_at,
+                        "updated_at": msg.created_at,
+                        "expires_at": msg.expires_at,
+                        "due_at": due,
+                        "header_message_id": d.header_message_id,
+                        "header_date": d.header_date,
+                    }
+                    for d in msg.deliveries
+                ]
+                ids = conn.execute(
+                    deliveries.insert().returning(D.id, sort_by_parameter_order=True), rows
+                ).scalars()
+                out.append(list(ids))
+        return out
+
+    # -- claiming -----------------------------------------------------------------
+    def claim(
+        self, lane: str, now: float, limit: int, owner: str, lease: float
+    ) -> list[Claimed]:
+        """Lease up to `limit` due deliveries of `lane`, oldest due first."""
+        if limit <= 0:
+            return []
+        due = (
+            sa.select(D.id)
+            .where(D.lane == lane, D.due_at <= now)
+            .order_by(D.due_at, D.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            deliveries.update()
+            .where(D.id.in_(due.scalar_subquery()))
+            .where(D.state.in_([s.value for s in CLAIMABLE_STATES]))
+            .values(
+                state=DeliveryState.SENDING.value,
+                due_at=None,
+                lease_owner=owner,
+                lease_expires=now + lease,
+                lease_token=D.lease_token + 1,
+                updated_at=now,
+            )
+            .returning(*CLAIM_COLUMNS)
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(stmt).all()
+        claimed = [Claimed(*row) for row in rows]
+        claimed.sort(key=lambda c: c.id)
+        return claimed
+
+    def bodies(self, message_ids: Iterable[int]) -> dict[int, StoredBody]:
+        ids = sorted(set(message_ids))
+        if not ids:
+            return {}
+        m = messages.c
+        stmt = sa.select(
+            m.id, m.mail_from, m.body, m.has_message_id, m.has_date, m.has_to, m.smtputf8
+        ).where(m.id.in_(ids))
+        with self.engine.connect() as conn:
+            return {row[0]: StoredBody(*row[1:]) for row in conn.execute(stmt)}
+
+    def renew(self, owner: str, now: float, lease: float) -> int:
+        """Extend every lease `owner` holds; returns how many."""
+        stmt = (
+            deliveries.update()
+            .where(D.lease_owner == owner, D.state == DeliveryState.SENDING.value)
+            .values(lease_expires=now + lease)
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount
+
+    # -- results ------------------------------------------------------------------
+    def record(self, results: Sequence[DeliveryResult], now: float, worker: str) -> int:
+        """Apply results whose lease is still current, in one commit; returns how many."""
+        if not results:
+            return 0
+        with self.engine.begin() as conn:
+            current = self._current_tokens(conn, [r.id for r in results])
+            fresh = [r for r in results if current.get(r.id) == r.token]
+            if fresh:
+                conn.execute(_UPDATE_RESULT, [_result_params(r, now) for r in fresh])
+            fresh_ids = {r.id for r in fresh}
+            rows = [
+                _attempt_row(r.id, a, worker, stale=r.id not in fresh_ids)
+                for r in results
+                for a in r.attempts
+            ]
+            if rows:
+                conn.execute(attempts.insert(), rows)
+        return len(fresh)
+
+    @staticmethod
+    def _current_tokens(conn: sa.Connection, ids: list[int]) -> dict[int, int]:
+        stmt = (
+            sa.select(D.id, D.lease_token)
+            .where(D.id.in_(ids), D.state == DeliveryState.SENDING.value)
+            .with_for_update()
+        )
+        return {row[0]: row[1] for row in conn.execute(stmt)}
+
+    def release(self, claims: Sequence[Claimed], now: float) -> int:
+        """Give back claims that were never attempted (graceful shutdown)."""
+        if not claims:
+            return 0
+        stmt = (
+            deliveries.update()
+            .where(D.id == sa.bindparam("b_id"), D.lease_token == sa.bindparam("b_token"))
+            .where(D.state == DeliveryState.SENDING.value)
+            .values(
+                state=sa.case(
+                    (D.pinned & (D.retries > 0), DeliveryState.DEFERRED.value),
+                    else_=DeliveryState.QUEUED.value,
+                ),
+                due_at=now,
+                lease_owner=None,
+                lease_expires=None,
+                updated_at=now,
+            )
+        )
+        with self.engine.begin() as conn:
+            res = conn.execute(stmt, [{"b_id": c.id, "b_token": c.token} for c in claims])
+            return res.rowcount
+
+    def reclaim_expired(self, now: float) -> int:
+        """Return deliveries whose worker's lease ran out to the queue (due now)."""
+        expired = sa.select(D.id).where(D.lease_expires < now).with_for_update(skip_locked=True)
+        with self.engine.begin() as conn:
+            ids = list(conn.execute(expired).scalars())
+            if not ids:
+                return 0
+            conn.execute(
+                attempts.insert().from_select(
+                    ["delivery_id", "at", "relay", "stage", "code", "reply", "outcome",
+                     "bounce_class", "duration_ms", "worker"],
+                    sa.select(
+                        D.id,
+                        sa.literal(now),
+                        D.relay,
+                        sa.literal("local"),
+                        sa.null(),
+                        sa.literal("lease expired: the worker stopped answering; outcome "
+                                   "unknown, retrying"),
+                        sa.literal(Outcome.DEFERRED.value),
+                        sa.literal(BounceClass.TRANSIENT.value),
+                        sa.literal(0.0),
+                        D.lease_owner,
+                    ).where(D.id.in_(ids)),
+                )
+            )
+            conn.execute(
+                deliveries.update()
+                .where(D.id.in_(ids), D.state == DeliveryState.SENDING.value)
+                .values(
+                    state=DeliveryState.QUEUED.value,
+                    due_at=now,
+                    lease_owner=None,
+                    lease_expires=None,
+                    updated_at=now,
+                )
+            )
+        return len(ids)
+
+
+def _result_params(r: DeliveryResult, now: float) -> dict[str, object]:
+    last = r.last
+    return {
+        "b_id": r.id,
+        "b_token": r.token,
+        "b_state": r.state.value,
+        "b_due_at": r.due_at,
+        "b_relay": r.relay,
+        "b_pinned": r.pinned,
+        "b_retries": r.retries,
+        "b_attempts": sum(1 for a in r.attempts if a.relay is not None),
+        "b_code": last.code if last else None,
+        "b_reply": last.reply if last else None,
+        "b_class": last.bounce_class.value if last else None,
+        "b_queue_id": r.relay_queue_id,
+        "b_sent_at": r.sent_at,
+        "b_now": now,
+    }
+
+
+def _attempt_row(delivery_id: int, a: AttemptRecord, worker: str, *, stale: bool) -> dict[str, object]:
+    return {
+        "delivery_id": delivery_id,
+        "at": a.at,
+        "relay": a.relay,
+        "stage": a.stage.value,
+        "code": a.code,
+        "reply": a.reply,
+        "outcome": a.outcome.value,
+        "bounce_class": a.bounce_class.value,
+        "duration_ms": a.duration_ms,
+        "failover": a.failover,
+        "stale": stale,
+        "worker": worker,
+    }

@@ -1,0 +1,91 @@
+"""The relational schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Invariant that keeps claiming cheap: `deliveries.due_at` is set exactly when a
+delivery may be claimed (queued, deferred, blocked) and NULL otherwise, so the
+claim query is one index range scan on (lane, due_at) however many rows are final.
+Likewise `lease_expires` is set only while a delivery is `sending`.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("lane", sa.String(64), nullable=False),
+    sa.Column("mail_from", sa.String(512), nullable=False),
+    sa.Column("from_domain", sa.String(255), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("has_message_id", sa.Boolean, nullable=False),
+    sa.Column("has_date", sa.Boolean, nullable=False),
+    sa.Column("has_to", sa.Boolean, nullable=False),
+    sa.Column("smtputf8", sa.Boolean, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column(
+        "message_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("messages.id"),
+        nullable=False,
+    ),
+    sa.Column("lane", sa.String(64), nullable=False),
+    sa.Column("recipient", sa.String(512), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("due_at", sa.Float, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("relay", sa.String(64), nullable=True),
+    sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("lease_owner", sa.String(128), nullable=True),
+    sa.Column("lease_expires", sa.Float, nullable=True),
+    sa.Column("lease_token", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("header_message_id", sa.String(255), nullable=False),
+    sa.Column("header_date", sa.String(64), nullable=False),
+    sa.Column("last_code", sa.Integer, nullable=True),
+    sa.Column("last_reply", sa.Text, nullable=True),
+    sa.Column("bounce_class", sa.String(32), nullable=True),
+    sa.Column("relay_queue_id", sa.String(255), nullable=True),
+    sa.Column("sent_at", sa.Float, nullable=True),
+    sa.Index("ix_deliveries_claim", "lane", "due_at"),
+    sa.Index("ix_deliveries_lease", "lease_expires"),
+    sa.Index("ix_deliveries_state", "state", "lane"),
+    sa.Index("ix_deliveries_message", "message_id"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column(
+        "delivery_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("deliveries.id"),
+        nullable=False,
+    ),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("relay", sa.String(64), nullable=True),
+    sa.Column("stage", sa.String(16), nullable=False),
+    sa.Column("code", sa.Integer, nullable=True),
+    sa.Column("reply", sa.Text, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("bounce_class", sa.String(32), nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("failover", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("stale", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("worker", sa.String(128), nullable=True),
+    sa.Index("ix_attempts_delivery", "delivery_id"),
+    sa.Index("ix_attempts_relay_at", "relay", "at"),
+)
