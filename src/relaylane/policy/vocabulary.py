@@ -12,7 +12,7 @@ class DeliveryState(StrEnum):
     SENDING = "sending"  # claimed by a worker under a lease
     SENT = "sent"  # the relay accepted it with 2xx after DATA
     DEFERRED = "deferred"  # a temporary refusal; retried at `due_at`
-    BLOCKED = "blocked"  # refused for a relay-level reason (reputation, policy); retried on the same relay
+    BLOCKED = "blocked"  # refused for reputation or policy; retried later on the same relay
     BOUNCED = "bounced"  # refused for an address-level reason; final
     FAILED = "failed"  # expired or undeliverable for a non-address reason; final
     HELD = "held"  # waiting on an operator or a window; not claimed
@@ -59,7 +59,7 @@ class Outcome(StrEnum):
     BLOCKED = "blocked"  # relay-level reputation or policy refusal: hold, retry on the same relay
     BOUNCED = "bounced"  # permanent, about the address
     FAILED = "failed"  # permanent, not about the address (too large, protocol, ...)
-    RELAY_FAULT = "relay_fault"  # infrastructure fault of the relay: open its breaker, fail over in the lane
+    RELAY_FAULT = "relay_fault"  # infrastructure fault: open its breaker, fail over in the lane
 
 
 class BounceClass(StrEnum):
@@ -78,7 +78,7 @@ class BounceClass(StrEnum):
     MESSAGE_TOO_LARGE = "message_too_large"  # 5.3.4 / 552
     PROTOCOL_ERROR = "protocol_error"  # 5.5.x syntax or sequence errors
     RELAY_UNAVAILABLE = "relay_unavailable"  # connection refused, timeout, TLS/AUTH failure, 421
-    RELAY_CONFIG = "relay_config"  # relay account or configuration error (5xx to MAIL/AUTH, relaying denied)
+    RELAY_CONFIG = "relay_config"  # relay account/config error (5xx to MAIL/AUTH, relay denied)
     TRANSIENT = "transient"  # other temporary failures
     EXPIRED = "expired"  # gave up after the lane's max_age
     UNSUPPORTED = "unsupported"  # the relay lacks a required extension (SMTPUTF8)

@@ -1,0 +1,521 @@
+"""The typed configuration: frozen pydantic models mirroring relaylane.toml.
+
+Validation context (optional, passed by the loader through `model_validate(..., context=)`):
+
+- ``base_dir`` (Path): relative ``ca_file`` and sqlite paths are resolved against it.
+- ``env`` (Mapping[str, str]): where ``password_env`` is looked up; ``os.environ`` if absent.
+
+Custom validation errors use two pydantic error types that the loader renders:
+``relaylane_value`` (the message follows ``key = value``) and ``relaylane`` (the message is
+complete and names its key itself).
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from relaylane.config.durations import Duration, format_duration
+from relaylane.errors import NotFoundError
+from relaylane.policy.vocabulary import LanePurpose, RelayKind, Strategy, TlsMode
+
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_RETRY_CAP",
+    "DEFAULT_RETRY_FIRST",
+    "DEFAULT_STORE_URL",
+    "Config",
+    "LaneConfig",
+    "RelayConfig",
+    "RelayRef",
+    "RetrySchedule",
+    "StoreConfig",
+    "Timeouts",
+    "WorkerConfig",
+    "cross_check",
+    "is_loopback_host",
+]
+
+DEFAULT_STORE_URL = "sqlite:///relaylane.db"
+# Defaults that depend on a lane's purpose (seconds).
+DEFAULT_MAX_AGE: dict[LanePurpose, float] = {
+    LanePurpose.TRANSACTIONAL: 3_600.0,
+    LanePurpose.MARKETING: 259_200.0,
+    LanePurpose.OUTREACH: 259_200.0,
+}
+DEFAULT_RETRY_FIRST = 300.0
+DEFAULT_RETRY_CAP: dict[LanePurpose, float] = {
+    LanePurpose.TRANSACTIONAL: 3_600.0,
+    LanePurpose.MARKETING: 14_400.0,
+    LanePurpose.OUTREACH: 14_400.0,
+}
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+
+def _problem(msg: str) -> PydanticCustomError:
+    """A complete problem sentence that names its key and says how to fix it."""
+    return PydanticCustomError("relaylane", "{msg}", {"msg": msg})
+
+
+def _bad_value(msg: str) -> PydanticCustomError:
+    """A problem rendered after `key = value`, e.g. 'is not a duration; use ...'."""
+    return PydanticCustomError("relaylane_value", "{msg}", {"msg": msg})
+
+
+def _context(info: ValidationInfo) -> Mapping[str, Any]:
+    ctx = info.context
+    return ctx if isinstance(ctx, Mapping) else {}
+
+
+def _env(info: ValidationInfo) -> Mapping[str, str]:
+    env = _context(info).get("env")
+    return env if isinstance(env, Mapping) else os.environ
+
+
+def _resolve_path(path: Path, info: ValidationInfo) -> Path:
+    path = path.expanduser()
+    base = _context(info).get("base_dir")
+    if not path.is_absolute() and isinstance(base, Path):
+        return base / path
+    return path
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise _bad_value(
+            "is not a valid name; use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1: traffic that never leaves the machine."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timeouts(_Model):
+    """SMTP timeouts in seconds (durations such as "30s" are accepted too)."""
+
+    connect: Duration = Field(default=30.0, gt=0)  # TCP connect, TLS handshake and greeting
+    command: Duration = Field(default=300.0, gt=0)  # each command's reply
+    data_end: Duration = Field(default=600.0, gt=0)  # the reply after the final dot
+
+
+class RelayConfig(_Model):
+    """One SMTP relay ([[relay]]). The password comes from the environment, never the file."""
+
+    name: str
+    kind: RelayKind = RelayKind.MTA
+    host: NonEmptyStr
+    port: StrictInt = Field(default=587, ge=1, le=65535)
+    tls: TlsMode = TlsMode.STARTTLS
+    ca_file: Path | None = None
+    verify: StrictBool = True
+    server_name: NonEmptyStr | None = None
+    username: NonEmptyStr | None = None
+    password_env: NonEmptyStr | None = Field(default=None, validate_default=True)
+    helo: NonEmptyStr | None = None
+    max_connections: StrictInt = Field(default=4, ge=1)
+    max_messages_per_connection: StrictInt = Field(default=100, ge=1)
+    timeouts: Timeouts = Timeouts()
+    smtputf8: StrictBool = False
+
+    _password: str | None = PrivateAttr(default=None)
+
+    def password(self) -> str | None:
+        """The password read from the `password_env` variable at load time, or None."""
+        return self._password
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, value: str) -> str:
+        return _check_name(value)
+
+    @field_validator("host")
+    @classmethod
+    def _host_ok(cls, value: str) -> str:
+        if "://" in value:
+            raise _bad_value("is a URL; give only the host name or IP address (no scheme)")
+        if any(ch.isspace() for ch in value):
+            raise _bad_value("contains spaces; give only the host name or IP address")
+        if ":" in value and not value.startswith("["):
+            try:
+                ipaddress.IPv6Address(value)
+            except ValueError:
+                raise _bad_value(
+                    "contains a ':'; give the host alone and the port in port = N"
+                ) from None
+        return value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_ok(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        path = _resolve_path(value, info)
+        if not path.is_file():
+            raise _problem(
+                f"ca_file names {path}, which is not a readable file; fix the path, "
+                "or remove ca_file to use the system certificates"
+            )
+        return path
+
+    @field_validator("username")
+    @classmethod
+    def _no_clear_text_credentials(cls, value: str | None, info: ValidationInfo) -> str | None:
+        host = info.data.get("host")
+        clear = value is not None and info.data.get("tls") is TlsMode.NONE
+        if clear and isinstance(host, str) and not is_loopback_host(host):
+            raise _problem(
+                f'username is set with tls = "none" and host {host} is not loopback, '
+                "so credentials would cross the network in clear text; "
+                'set tls = "starttls" or "implicit" (or drop username and password_env)'
+            )
+        return value
+
+    @field_validator("password_env")
+    @classmethod
+    def _password_env_ok(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            if info.data.get("username") is not None:
+                raise _problem(
+                    "username is set but password_env is not; add "
+                    'password_env = "VARIABLE" and export the password in that variable'
+                )
+            return None
+        if "username" in info.data and info.data["username"] is None:
+            raise _problem(
+                'password_env is set but username is not; add username = "..." '
+                "or remove password_env"
+            )
+        if not _ENV_NAME.fullmatch(value):
+            # Never echo the value: it may be the password itself.
+            raise _problem(
+                "password_env must be the name of an environment variable "
+                "(letters, digits and '_', e.g. TX_PRIMARY_PASSWORD), not the password; "
+                "export the password in that variable"
+            )
+        if not _env(info).get(value):
+            raise _problem(
+                f"password_env names {value}, which is not set; export it before running relaylane"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _read_password(self, info: ValidationInfo) -> Self:
+        if self.password_env is not None:
+            self._password = _env(info).get(self.password_env)
+        return self
+
+
+class RetrySchedule(_Model):
+    """Exponential backoff: first, first*factor, ... capped at cap; each delay +/- jitter."""
+
+    first: Duration = Field(gt=0)
+    cap: Duration = Field(gt=0)
+    factor: StrictFloat = Field(default=2.0, ge=1)
+    jitter: StrictFloat = Field(default=0.2, ge=0, lt=1)
+
+    @field_validator("cap")
+    @classmethod
+    def _cap_not_below_first(cls, value: float, info: ValidationInfo) -> float:
+        first = info.data.get("first")
+        if isinstance(first, float) and value < first:
+            raise _problem(
+                f"retry.cap ({format_duration(value)}) is shorter than retry.first "
+                f"({format_duration(first)}); raise cap or lower first"
+            )
+        return value
+
+
+class RelayRef(_Model):
+    """A lane's reference to a relay: "name" or "name:weight" in the file."""
+
+    name: NonEmptyStr
+    weight: StrictInt = Field(default=1, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if not isinstance(data, str):
+            return data
+        name, sep, weight = data.rpartition(":")
+        if not sep:
+            return {"name": data}
+        if not weight.isdigit() or int(weight) < 1 or not name:
+            raise _bad_value(
+                'is not a relay reference; write "name" or "name:weight" with a whole '
+                'weight >= 1, e.g. "mkt-a:3"'
+            )
+        return {"name": name, "weight": int(weight)}
+
+    def __str__(self) -> str:
+        return self.name if self.weight == 1 else f"{self.name}:{self.weight}"
+
+
+class LaneConfig(_Model):
+    """A lane ([[lane]]): a purpose, an ordered set of relays and a strategy over them."""
+
+    name: str
+    purpose: LanePurpose
+    relays: tuple[RelayRef, ...] = Field(min_length=1)
+    strategy: Strategy = Field(default=Strategy.FAILOVER, validate_default=True)
+    max_age: Duration = Field(gt=0)
+    allow_shared_relays: StrictBool = False
+    retry: RetrySchedule
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_by_purpose(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        try:
+            purpose = LanePurpose(str(data.get("purpose")))
+        except (ValueError, TypeError):
+            purpose = LanePurpose.MARKETING  # the purpose error is reported on its own
+        filled = dict(data)
+        filled.setdefault("max_age", DEFAULT_MAX_AGE[purpose])
+        retry = filled.setdefault("retry", {})
+        if isinstance(retry, Mapping):
+            retry = dict(retry)
+            retry.setdefault("first", DEFAULT_RETRY_FIRST)
+            retry.setdefault("cap", DEFAULT_RETRY_CAP[purpose])
+            filled["retry"] = retry
+        return filled
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, value: str) -> str:
+        return _check_name(value)
+
+    @field_validator("relays")
+    @classmethod
+    def _no_duplicates(cls, value: tuple[RelayRef, ...]) -> tuple[RelayRef, ...]:
+        seen: set[str] = set()
+        for ref in value:
+            if ref.name in seen:
+                raise _problem(f'relays lists "{ref.name}" more than once; list each relay once')
+            seen.add(ref.name)
+        return value
+
+    @field_validator("strategy")
+    @classmethod
+    def _weights_need_weighted(cls, value: Strategy, info: ValidationInfo) -> Strategy:
+        relays = info.data.get("relays")
+        if value is not Strategy.WEIGHTED and isinstance(relays, tuple):
+            weighted = [str(ref) for ref in relays if ref.weight != 1]
+            if weighted:
+                listed = ", ".join(f'"{w}"' for w in weighted)
+                raise _problem(
+                    f'relays gives weights ({listed}) but strategy is "{value.value}"; '
+                    'set strategy = "weighted" or drop the ":weight" suffixes'
+                )
+        return value
+
+    @property
+    def priority(self) -> int:
+        """0 for transactional lanes (claimed first), 1 otherwise."""
+        return 0 if self.purpose is LanePurpose.TRANSACTIONAL else 1
+
+    @property
+    def relay_names(self) -> tuple[str, ...]:
+        return tuple(ref.name for ref in self.relays)
+
+
+class StoreConfig(_Model):
+    """Where relaylane keeps its state ([store])."""
+
+    url: NonEmptyStr = Field(default=DEFAULT_STORE_URL, validate_default=True)
+
+    @field_validator("url")
+    @classmethod
+    def _url_ok(cls, value: str, info: ValidationInfo) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme.startswith("postgresql") or scheme == "postgres":
+            return value
+        if scheme.startswith("sqlite"):
+            return _resolve_sqlite(value, info)
+        raise _bad_value(
+            "is not a supported store URL; use sqlite:///PATH (relative to the config "
+            "file) or postgresql://USER@HOST/DATABASE"
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+
+def _resolve_sqlite(url: str, info: ValidationInfo) -> str:
+    prefix, _, rest = url.partition("://")
+    if not rest.startswith("/"):  # "sqlite://" alone: in memory
+        return url
+    path, query_sep, query = rest[1:].partition("?")
+    if path in ("", ":memory:") or path.startswith("file:"):
+        return url
+    resolved = _resolve_path(Path(path), info)
+    # sqlite:///relative/path, sqlite:////absolute/path
+    return f"{prefix}:///{resolved.as_posix()}{query_sep}{query}"
+
+
+class WorkerConfig(_Model):
+    """How workers claim and lease deliveries ([worker])."""
+
+    lease: Duration = Field(default=60.0, gt=0)  # claim lease, renewed while in flight
+    claim_batch: StrictInt = Field(default=256, ge=1)  # max deliveries claimed per query
+    idle_poll: Duration = Field(default=0.5, gt=0)  # how often an idle worker looks for work
+
+
+class Config(_Model):
+    """The whole configuration. Build it with `load_config` or `Config.model_validate`."""
+
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    relay: tuple[RelayConfig, ...] = Field(min_length=1)
+    lane: tuple[LaneConfig, ...] = Field(min_length=1)
+
+    _source_path: Path = PrivateAttr(default=Path("<memory>"))
+
+    @property
+    def source_path(self) -> Path:
+        """The file this configuration was loaded from (Path("<memory>") when built in code)."""
+        return self._source_path
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_sections(cls, data: Any) -> Any:
+        # Validate the default [store] and [worker] too, so the context's base_dir applies.
+        if isinstance(data, Mapping):
+            data = dict(data)
+            data.setdefault("store", {})
+            data.setdefault("worker", {})
+        return data
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Self:
+        problems = cross_check(
+            list(enumerate(self.relay)),
+            list(enumerate(self.lane)),
+            [relay.name for relay in self.relay],
+        )
+        if problems:
+            raise _problem("; ".join(problems))
+        return self
+
+    def relay_by_name(self, name: str) -> RelayConfig:
+        for relay in self.relay:
+            if relay.name == name:
+                return relay
+        raise NotFoundError(_not_found("relay", name, [r.name for r in self.relay]))
+
+    def lane_by_name(self, name: str) -> LaneConfig:
+        for lane in self.lane:
+            if lane.name == name:
+                return lane
+        raise NotFoundError(_not_found("lane", name, [lane.name for lane in self.lane]))
+
+    def lanes_by_priority(self) -> tuple[LaneConfig, ...]:
+        """Lanes in claim order: transactional first, file order within a priority."""
+        return tuple(sorted(self.lane, key=lambda lane: lane.priority))
+
+    def relays_of(self, lane: LaneConfig | str) -> tuple[tuple[RelayConfig, int], ...]:
+        """A lane's relays in order, each with its weight."""
+        found = self.lane_by_name(lane) if isinstance(lane, str) else lane
+        return tuple((self.relay_by_name(ref.name), ref.weight) for ref in found.relays)
+
+
+def _not_found(kind: str, name: str, known: list[str]) -> str:
+    text = f'no {kind} named "{name}"; known {kind}s: {", ".join(known) or "(none)"}'
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        text += f'; did you mean "{close[0]}"?'
+    return text
+
+
+def cross_check(
+    relays: Sequence[tuple[int, RelayConfig]],
+    lanes: Sequence[tuple[int, LaneConfig]],
+    relay_names: Sequence[str],
+) -> list[str]:
+    """Problems that span tables, one line each.
+
+    `relays` and `lanes` pair each valid table with its index in the file; `relay_names`
+    lists every relay name written in the file (valid or not), so that a lane naming a relay
+    that failed its own validation is not reported as naming an unknown relay.
+    """
+    problems: list[str] = []
+    problems += _duplicates("relay", [(i, r.name) for i, r in relays])
+    problems += _duplicates("lane", [(i, lane.name) for i, lane in lanes])
+
+    known = list(dict.fromkeys(relay_names))
+    for _, lane in lanes:
+        for ref in lane.relays:
+            if ref.name not in known:
+                line = (
+                    f'lane "{lane.name}": relays names unknown relay "{ref.name}"; '
+                    f"known relays: {', '.join(known) or '(none)'}"
+                )
+                close = difflib.get_close_matches(ref.name, known, n=1)
+                if close:
+                    line += f'; did you mean "{close[0]}"?'
+                problems.append(line)
+
+    bulk = [lane for _, lane in lanes if lane.purpose is not LanePurpose.TRANSACTIONAL]
+    for _, lane in lanes:
+        if lane.purpose is not LanePurpose.TRANSACTIONAL or lane.allow_shared_relays:
+            continue
+        for ref in lane.relays:
+            sharers = [other for other in bulk if ref.name in other.relay_names]
+            if sharers:
+                who = " and ".join(f'{o.purpose.value} lane "{o.name}"' for o in sharers)
+                problems.append(
+                    f'lane "{lane.name}": relay "{ref.name}" is also used by {who}, so bulk '
+                    "mail would affect transactional reputation; give the lanes separate "
+                    f'relays or set allow_shared_relays = true on lane "{lane.name}"'
+                )
+    return problems
+
+
+def _duplicates(kind: str, named: list[tuple[int, str]]) -> list[str]:
+    where: dict[str, list[int]] = {}
+    for index, name in named:
+        where.setdefault(name, []).append(index)
+    return [
+        f'{kind} "{name}" is defined {len(idx)} times '
+        f"({', '.join(f'{kind}[{i}]' for i in idx)}); give each [[{kind}]] a unique name"
+        for name, idx in where.items()
+        if len(idx) > 1
+    ]

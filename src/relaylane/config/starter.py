@@ -1,0 +1,163 @@
+"""The commented starter relaylane.toml that `relaylane init` writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from relaylane.errors import ConfigError
+
+__all__ = ["STARTER_TOML", "write_starter"]
+
+STARTER_TOML = """\
+# relaylane.toml: relays (SMTP servers you send through) and lanes (kinds of mail).
+# Reference: docs/configuration.md. `relaylane check` validates this file and lists
+# every problem at once, each with its fix.
+#
+# Durations accept "500ms", "30s", "5m", "1h", "3d", combinations such as "1h30m",
+# or a bare number of seconds (30, 1.5).
+# Secrets never go in this file: a relay's password is read from the environment
+# variable named by password_env.
+
+[store]
+# Where relaylane keeps messages, deliveries and history.
+# sqlite:///PATH (a relative PATH is relative to this file's directory)
+# or postgresql://USER@HOST/DATABASE.
+url = "sqlite:///relaylane.db"
+
+[worker]
+# How long a claimed delivery stays reserved for one worker; renewed while in flight.
+lease = "60s"
+# The most deliveries one worker claims in a single query.
+claim_batch = 256
+# How often an idle worker looks for work that has become due.
+idle_poll = "500ms"
+
+# ---------------------------------------------------------------------------
+# Relays: one [[relay]] table per SMTP server.
+# ---------------------------------------------------------------------------
+
+[[relay]]
+# A unique name; lanes refer to relays by it.
+name = "tx-primary"
+# "mta" for a smarthost you run (Postfix, KumoMTA), "esp" for a provider's SMTP endpoint.
+kind = "mta"
+host = "smtp.tx.acme.test"
+port = 587
+# "starttls" (port 587, certificate verified), "implicit" (TLS from the first byte,
+# port 465) or "none" (plaintext; loopback or trusted networks only).
+tls = "starttls"
+# Extra CA bundle to trust (relative to this file's directory); the system store otherwise.
+# ca_file = "/etc/ssl/certs/ca-certificates.crt"
+# Verify the relay's certificate. Turn off only for a test relay.
+verify = true
+# Name for SNI and the certificate check when it differs from host.
+# server_name = "smtp.tx.acme.test"
+# Authentication: username and password_env go together. The password itself is read
+# from the environment variable named here (export TX_PRIMARY_PASSWORD=...).
+# username = "acme"
+# password_env = "TX_PRIMARY_PASSWORD"
+# Name sent in EHLO; the machine's host name otherwise.
+# helo = "mta1.acme.test"
+# Simultaneous connections to this relay (>= 1).
+max_connections = 4
+# Messages sent over one connection before it is closed and reopened (>= 1).
+max_messages_per_connection = 100
+# Seconds to wait: for the connection and greeting, for each command's reply,
+# and for the reply after the message data.
+timeouts = { connect = 30, command = 300, data_end = 600 }
+# true when the relay advertises SMTPUTF8, so lanes over it may accept UTF-8 local parts.
+smtputf8 = false
+
+[[relay]]
+name = "tx-backup"
+kind = "esp"
+host = "smtp.backup.acme.test"
+port = 465
+tls = "implicit"
+# username = "apikey"
+# password_env = "TX_BACKUP_PASSWORD"
+
+[[relay]]
+name = "mkt-a"
+kind = "esp"
+host = "smtp.mkt-a.acme.test"
+port = 587
+tls = "starttls"
+max_connections = 8
+# username = "acme-marketing"
+# password_env = "MKT_A_PASSWORD"
+
+[[relay]]
+name = "mkt-b"
+kind = "esp"
+host = "smtp.mkt-b.acme.test"
+port = 587
+tls = "starttls"
+# username = "acme-marketing"
+# password_env = "MKT_B_PASSWORD"
+
+[[relay]]
+name = "out-a"
+kind = "mta"
+host = "smtp.out.acme.test"
+port = 587
+tls = "starttls"
+# username = "outreach"
+# password_env = "OUT_A_PASSWORD"
+
+# ---------------------------------------------------------------------------
+# Lanes: one [[lane]] table per kind of mail. Transactional lanes are served first.
+# ---------------------------------------------------------------------------
+
+[[lane]]
+name = "transactional"
+# "transactional", "marketing" or "outreach".
+purpose = "transactional"
+# Relays in order; "name:weight" sets a weight (only with strategy = "weighted").
+relays = ["tx-primary", "tx-backup"]
+# "failover" (first available relay), "weighted" (by weight), "round_robin" (each in
+# turn) or "sticky" (each recipient domain stays on one relay).
+strategy = "failover"
+# Give up on a delivery this long after it was queued (default 1h transactional, 3d others).
+max_age = "1h"
+# Transactional lanes may not share relays with marketing or outreach lanes unless true.
+allow_shared_relays = false
+# Retry delays: first, then multiplied by factor, never above cap, each varied by
+# +/- jitter (a fraction). Default cap 1h for transactional lanes, 4h for others.
+retry = { first = "5m", cap = "1h", factor = 2.0, jitter = 0.2 }
+
+[[lane]]
+name = "marketing"
+purpose = "marketing"
+relays = ["mkt-a:3", "mkt-b:1"]
+strategy = "weighted"
+max_age = "3d"
+retry = { first = "5m", cap = "4h", factor = 2.0, jitter = 0.2 }
+
+[[lane]]
+name = "outreach"
+purpose = "outreach"
+relays = ["out-a"]
+strategy = "sticky"
+max_age = "3d"
+retry = { first = "5m", cap = "4h" }
+"""
+
+
+def write_starter(path: Path, force: bool = False) -> None:
+    """Write STARTER_TOML to `path`; refuse to replace an existing file unless `force`."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(str(path), ["this is a directory; give the path of the file to write"])
+    if path.exists() and not force:
+        raise ConfigError(
+            str(path),
+            ["the file already exists; pass --force to overwrite it, or choose another path"],
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(STARTER_TOML, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            str(path), [f"cannot write the file ({exc.strerror}); check the directory"]
+        ) from None
