@@ -38,8 +38,16 @@ def sent(claim_id: int, token: int, at: float, relay: str = "r1") -> DeliveryRes
         pinned=False,
         retries=0,
         attempts=(
-            AttemptRecord(at, relay, Stage.DATA_END, 250, "2.0.0 Ok: queued as ABC",
-                          Outcome.SENT, BounceClass.NONE, 3.0),
+            AttemptRecord(
+                at,
+                relay,
+                Stage.DATA_END,
+                250,
+                "2.0.0 Ok: queued as ABC",
+                Outcome.SENT,
+                BounceClass.NONE,
+                3.0,
+            ),
         ),
         relay_queue_id="ABC",
         sent_at=at,
@@ -96,9 +104,27 @@ def test_a_late_worker_never_overwrites_a_newer_result(store: Store) -> None:
     assert new.token > old.token
     assert store.queue.record([sent(new.id, new.token, T0 + 12, relay="r2")], T0 + 12, "fast") == 1
     # the slow worker comes back with its own answer: refused by the fence
-    late = DeliveryResult(old.id, old.token, DeliveryState.BOUNCED, None, "r1", False, 0, (
-        AttemptRecord(T0 + 13, "r1", Stage.RCPT, 550, "5.1.1 unknown", Outcome.BOUNCED,
-                      BounceClass.INVALID_RECIPIENT, 2.0),))
+    late = DeliveryResult(
+        old.id,
+        old.token,
+        DeliveryState.BOUNCED,
+        None,
+        "r1",
+        False,
+        0,
+        (
+            AttemptRecord(
+                T0 + 13,
+                "r1",
+                Stage.RCPT,
+                550,
+                "5.1.1 unknown",
+                Outcome.BOUNCED,
+                BounceClass.INVALID_RECIPIENT,
+                2.0,
+            ),
+        ),
+    )
     assert store.queue.record([late], T0 + 13, "slow") == 0
     detail = store.reads.delivery(ids[0])
     assert detail.delivery.state == "sent"
@@ -127,9 +153,27 @@ def test_release_returns_unstarted_claims_due_now(store: Store) -> None:
 def test_deferred_result_comes_back_when_due(store: Store) -> None:
     store.queue.enqueue([message("tx", ["a@example.test"])])
     [c] = store.queue.claim("tx", T0, 1, "w1", 60)
-    deferred = DeliveryResult(c.id, c.token, DeliveryState.DEFERRED, T0 + 300, "r1", False, 1, (
-        AttemptRecord(T0, "r1", Stage.RCPT, 451, "4.3.0 try later", Outcome.DEFERRED,
-                      BounceClass.TRANSIENT, 1.0),))
+    deferred = DeliveryResult(
+        c.id,
+        c.token,
+        DeliveryState.DEFERRED,
+        T0 + 300,
+        "r1",
+        False,
+        1,
+        (
+            AttemptRecord(
+                T0,
+                "r1",
+                Stage.RCPT,
+                451,
+                "4.3.0 try later",
+                Outcome.DEFERRED,
+                BounceClass.TRANSIENT,
+                1.0,
+            ),
+        ),
+    )
     store.queue.record([deferred], T0, "w1")
     assert store.queue.claim("tx", T0 + 299, 1, "w1", 60) == []
     [again] = store.queue.claim("tx", T0 + 300, 1, "w1", 60)

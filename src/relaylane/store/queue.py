@@ -7,6 +7,7 @@ comes back late can never overwrite a newer result (its attempts are kept, marke
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from relaylane.records import (
     AttemptRecord,
     Claimed,
     DeliveryResult,
+    NewDelivery,
     NewMessage,
     StoredBody,
 )
@@ -68,51 +70,39 @@ class SqlQueue:
 
     # -- intake -------------------------------------------------------------------
     def enqueue(self, batch: Sequence[NewMessage]) -> list[list[int]]:
-        """Store every message and its deliveries in ONE commit; returns delivery ids."""
-        out: list[list[int]] = []
+        """Store every message and its deliveries in ONE commit; returns delivery ids.
+
+        Three statements whatever the batch size: the messages (multi-row INSERT ...
+        RETURNING, matched back by their unique `ref`), every delivery (executemany),
+        and one SELECT of the new delivery ids in insertion order.
+        """
+        if not batch:
+            return []
+        refs = [secrets.token_hex(12) for _ in batch]
         with self.engine.begin() as conn:
-            for msg in batch:
-                mid = conn.execute(
-                    messages.insert().returning(messages.c.id),
-                    {
-                        "created_at": msg.created_at,
-                        "lane": msg.lane,
-                        "mail_from": msg.mail_from,
-                        "from_domain": msg.from_domain,
-                        "body": msg.body,
-                        "size": len(msg.body),
-                        "has_message_id": msg.has_message_id,
-                        "has_date": msg.has_date,
-                        "has_to": msg.has_to,
-                        "smtputf8": msg.smtputf8,
-                    },
-                ).scalar_one()
-                due = msg.created_at if msg.due_at is None else msg.due_at
-                rows = [
-                    {
-                        "message_id": mid,
-                        "lane": msg.lane,
-                        "recipient": d.recipient,
-                        "state": DeliveryState.QUEUED.value,
-                        "created_at": msg.created_at,
-                        "updated_at": msg.created_at,
-                        "expires_at": msg.expires_at,
-                        "due_at": due,
-                        "header_message_id": d.header_message_id,
-                        "header_date": d.header_date,
-                    }
+            rows = conn.execute(
+                messages.insert().returning(messages.c.id, messages.c.ref),
+                [_message_row(ref, msg) for ref, msg in zip(refs, batch, strict=True)],
+            ).all()
+            ids_by_ref = {ref: mid for mid, ref in rows}
+            mids = [ids_by_ref[ref] for ref in refs]
+            conn.execute(
+                deliveries.insert(),
+                [
+                    _delivery_row(mid, msg, d)
+                    for mid, msg in zip(mids, batch, strict=True)
                     for d in msg.deliveries
-                ]
-                ids = conn.execute(
-                    deliveries.insert().returning(D.id, sort_by_parameter_order=True), rows
-                ).scalars()
-                out.append(list(ids))
-        return out
+                ],
+            )
+            found: dict[int, list[int]] = {mid: [] for mid in mids}
+            for did, mid in conn.execute(
+                sa.select(D.id, D.message_id).where(D.message_id.in_(mids)).order_by(D.id)
+            ):
+                found[mid].append(did)
+        return [found[mid] for mid in mids]
 
     # -- claiming -----------------------------------------------------------------
-    def claim(
-        self, lane: str, now: float, limit: int, owner: str, lease: float
-    ) -> list[Claimed]:
+    def claim(self, lane: str, now: float, limit: int, owner: str, lease: float) -> list[Claimed]:
         """Lease up to `limit` due deliveries of `lane`, oldest due first."""
         if limit <= 0:
             return []
@@ -225,16 +215,27 @@ class SqlQueue:
                 return 0
             conn.execute(
                 attempts.insert().from_select(
-                    ["delivery_id", "at", "relay", "stage", "code", "reply", "outcome",
-                     "bounce_class", "duration_ms", "worker"],
+                    [
+                        "delivery_id",
+                        "at",
+                        "relay",
+                        "stage",
+                        "code",
+                        "reply",
+                        "outcome",
+                        "bounce_class",
+                        "duration_ms",
+                        "worker",
+                    ],
                     sa.select(
                         D.id,
                         sa.literal(now),
                         D.relay,
                         sa.literal("local"),
                         sa.null(),
-                        sa.literal("lease expired: the worker stopped answering; outcome "
-                                   "unknown, retrying"),
+                        sa.literal(
+                            "lease expired: the worker stopped answering; outcome unknown, retrying"
+                        ),
                         sa.literal(Outcome.DEFERRED.value),
                         sa.literal(BounceClass.TRANSIENT.value),
                         sa.literal(0.0),
@@ -254,6 +255,37 @@ class SqlQueue:
                 )
             )
         return len(ids)
+
+
+def _message_row(ref: str, msg: NewMessage) -> dict[str, object]:
+    return {
+        "ref": ref,
+        "created_at": msg.created_at,
+        "lane": msg.lane,
+        "mail_from": msg.mail_from,
+        "from_domain": msg.from_domain,
+        "body": msg.body,
+        "size": len(msg.body),
+        "has_message_id": msg.has_message_id,
+        "has_date": msg.has_date,
+        "has_to": msg.has_to,
+        "smtputf8": msg.smtputf8,
+    }
+
+
+def _delivery_row(mid: int, msg: NewMessage, d: NewDelivery) -> dict[str, object]:
+    return {
+        "message_id": mid,
+        "lane": msg.lane,
+        "recipient": d.recipient,
+        "state": DeliveryState.QUEUED.value,
+        "created_at": msg.created_at,
+        "updated_at": msg.created_at,
+        "expires_at": msg.expires_at,
+        "due_at": msg.created_at if msg.due_at is None else msg.due_at,
+        "header_message_id": d.header_message_id,
+        "header_date": d.header_date,
+    }
 
 
 def _result_params(r: DeliveryResult, now: float) -> dict[str, object]:
@@ -276,7 +308,9 @@ def _result_params(r: DeliveryResult, now: float) -> dict[str, object]:
     }
 
 
-def _attempt_row(delivery_id: int, a: AttemptRecord, worker: str, *, stale: bool) -> dict[str, object]:
+def _attempt_row(
+    delivery_id: int, a: AttemptRecord, worker: str, *, stale: bool
+) -> dict[str, object]:
     return {
         "delivery_id": delivery_id,
         "at": a.at,

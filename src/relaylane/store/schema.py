@@ -16,6 +16,7 @@ messages = sa.Table(
     "messages",
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("ref", sa.String(32), nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("lane", sa.String(64), nullable=False),
     sa.Column("mail_from", sa.String(512), nullable=False),

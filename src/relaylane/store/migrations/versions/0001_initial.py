@@ -22,6 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "messages",
         sa.Column("id", ID, primary_key=True),
+        sa.Column("ref", sa.String(32), nullable=False, unique=True),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("lane", sa.String(64), nullable=False),
         sa.Column("mail_from", sa.String(512), nullable=False),

@@ -1,0 +1,625 @@
+"""Build the one stored body a message's deliveries share.
+
+`compose` (from --text/--html) and `compose_eml` (from an existing message) return the
+header block + CRLF + body as bytes that are ready for SMTP DATA: CRLF line endings
+only, no line over 998 octets, and 7-bit (bodies quoted-printable or base64, non-ASCII
+header text RFC 2047-encoded), so a DKIM signature added later survives relays that
+would otherwise re-encode 8-bit content. The one exception is a header address whose
+local part is not ASCII: that needs SMTPUTF8 anyway, so its header is left in UTF-8 and
+`Composed.needs_smtputf8` says so.
+
+Message-ID, Date and To differ per delivery, so `compose` never writes them: at send
+time `delivery_headers(...)` is prepended to `Composed.body`.
+
+Header values are folded here (at whitespace only, never by re-encoding) rather than by
+the email package, whose folder turns long ASCII words such as List-Unsubscribe URLs
+into encoded-words and mis-encodes non-ASCII address headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import quoprimime
+from email.errors import InvalidHeaderDefect
+from email.headerregistry import AddressHeader, BaseHeader
+from email.message import EmailMessage, Message
+from email.utils import format_datetime
+
+import idna
+
+from relaylane.delivery.addresses import (
+    Address,
+    encode_phrase,
+    parse_address,
+    refuse_unsafe_chars,
+)
+from relaylane.errors import InputError
+
+__all__ = [
+    "MAX_LINE",
+    "OWNED_HEADERS",
+    "Composed",
+    "check_header_value",
+    "compose",
+    "compose_eml",
+    "delivery_headers",
+    "format_date",
+    "new_message_id",
+]
+
+# SMTP line endings; headers we did not touch are written as they came (refold_source
+# "none"); 76 keeps quoted-printable and base64 lines within RFC 2045's limit.
+_POLICY = email.policy.SMTP.clone(refold_source="none", max_line_length=76)
+_POLICY_UTF8 = _POLICY.clone(utf8=True)
+
+MAX_LINE = 998  # octets per line, excluding CRLF (RFC 5322 2.1.1)
+_FOLD_AT = 78  # fold header lines longer than this where there is whitespace
+
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII except ':' (RFC 5322 2.2)
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # no space, '<', '>' inside
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_UNFOLD = re.compile(r"\r\n(?=[ \t])")
+_CHUNK = re.compile(r"[ \t]*[^ \t]+|[ \t]+")  # a word with the whitespace before it
+# A line a 7bit text part can carry as is: printable ASCII or TAB, no trailing blank
+# (relays may strip it), not too long.
+_PLAIN_LINE = re.compile(r"(?:[\t\x20-\x7e]{0,997}[\x21-\x7e])?")
+
+_MIME_FIX = (
+    "relaylane builds the MIME structure from --text/--text-file/--html-file; "
+    "to send a prebuilt message use --eml"
+)
+_PER_DELIVERY_FIX = (
+    "relaylane writes a fresh one for every delivery; to send a message's own, use --eml"
+)
+# Headers the `headers` mapping may not set, and what to do instead.
+OWNED_HEADERS: Mapping[str, str] = {
+    "message-id": _PER_DELIVERY_FIX,
+    "date": _PER_DELIVERY_FIX,
+    "to": "add recipients with --to or --to-file; relaylane writes each delivery's To",
+    "from": "set the sender with --from",
+    "subject": "set the subject with --subject",
+    "reply-to": "set it with --reply-to",
+    "cc": "add the addresses as recipients with --to; each recipient gets its own copy",
+    "bcc": "add the addresses as recipients with --to; a Bcc header would be shown to everyone",
+    "mime-version": _MIME_FIX,
+    "content-type": _MIME_FIX,
+    "content-transfer-encoding": _MIME_FIX,
+    "content-disposition": _MIME_FIX,
+    "content-id": _MIME_FIX,
+}
+# Headers compose_eml removes from a message before sending it.
+_DROPPED_FROM_EML = frozenset({"bcc", "resent-bcc"})
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # base32 in ASCII order: sorts like the number
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """A message ready to store: prepend delivery_headers(...) and send."""
+
+    body: bytes  # header block + CRLF + body; CRLF only, 7-bit (see needs_smtputf8)
+    from_addr: Address  # the From header address (the envelope sender defaults to it)
+    has_message_id: bool  # the body already holds a Message-ID (only from compose_eml)
+    has_date: bool
+    has_to: bool
+    needs_smtputf8: bool  # some header address has a non-ASCII local part (UTF-8 header)
+    size: int  # len(body)
+
+
+def compose(
+    *,
+    from_: str,
+    subject: str,
+    text: str | None = None,
+    html: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    reply_to: str | None = None,
+) -> Composed:
+    """Build a message from parts: text only -> text/plain, html only -> text/html, both
+    -> multipart/alternative. Bodies are UTF-8; a body that is not plain short-lined
+    ASCII is sent quoted-printable. Line endings (LF, CRLF or CR) become CRLF and the
+    body ends with a line break. Leading and trailing blanks of header values are dropped.
+    """
+    if text is None and html is None:
+        raise InputError(
+            "body", "the message has no body", "pass --text, --text-file, --html-file or --eml"
+        )
+    sender = parse_address(from_, field="--from")
+    reply = None if reply_to is None else parse_address(reply_to, field="--reply-to")
+    check_header_value("Subject", subject)
+    extra = dict(headers or {})
+    for name, value in extra.items():
+        check_header_value(name, value)
+        fix = OWNED_HEADERS.get(name.lower())
+        if fix is not None:
+            raise InputError(
+                "--header", f"{name!r} cannot be set as an extra header: relaylane sets it", fix
+            )
+    for field, content in (("--text", text), ("--html-file", html)):
+        if content is not None:
+            _refuse_undecodable(field, content)
+
+    msg = EmailMessage(policy=_POLICY)
+    utf8 = _put(msg, "From", sender.header())
+    if reply is not None:
+        utf8 |= _put(msg, "Reply-To", reply.header())
+    utf8 |= _put(msg, "Subject", subject)
+    if text is not None:
+        msg.set_content(text, subtype="plain", charset="utf-8", cte=_text_cte(text))
+        if html is not None:
+            msg.add_alternative(html, subtype="html", charset="utf-8", cte=_text_cte(html))
+    elif html is not None:
+        msg.set_content(html, subtype="html", charset="utf-8", cte=_text_cte(html))
+    for part in msg.iter_parts():
+        del part["MIME-Version"]  # add_alternative puts one on each part; the top one counts
+    # After the body: set_content drops Content-* headers (e.g. Content-Language).
+    for name, value in extra.items():
+        utf8 |= _put(msg, name, value)
+
+    body = msg.as_bytes(policy=_POLICY_UTF8 if utf8 else _POLICY)
+    problem = _wire_problem(body, utf8_headers=utf8)
+    if problem is not None:  # pragma: no cover - a bug in compose, not in the input
+        raise RuntimeError(f"compose built an invalid message: {problem}")
+    return Composed(
+        body=body,
+        from_addr=sender,
+        has_message_id=False,
+        has_date=False,
+        has_to=False,
+        needs_smtputf8=utf8,
+        size=len(body),
+    )
+
+
+def compose_eml(raw: bytes, *, from_override: str | None = None) -> Composed:
+    """Prepare an existing RFC 5322 message (--eml) for sending.
+
+    Bcc and Resent-Bcc are removed. 8bit/binary parts are re-encoded (quoted-printable for
+    text/*, base64 otherwise); 8-bit header text must be UTF-8 and is RFC 2047-encoded
+    (kept UTF-8 only for an address whose local part needs SMTPUTF8). Headers that need
+    no change are kept byte for byte, line endings aside. A Message-ID, Date or To the
+    message has is kept, and the flags say so. `from_override` replaces the From header.
+    """
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    override = None
+    if from_override is not None:
+        override = parse_address(from_override, field="--from")
+        _replace_all(msg, "From", override.header())
+
+    utf8 = False
+    reencoded = False
+    for part in msg.walk():
+        utf8 |= _clean_headers(part, top=part is msg)
+        if part.is_multipart():
+            _clean_container(part)
+        else:
+            reencoded |= _make_7bit(part)
+    if reencoded and "MIME-Version" not in msg:
+        msg["MIME-Version"] = "1.0"
+
+    sender = override if override is not None else _eml_sender(msg)
+    body = msg.as_bytes(policy=_POLICY_UTF8 if utf8 else _POLICY)
+    problem = _wire_problem(body, utf8_headers=utf8)
+    if problem is not None:
+        raise InputError(
+            "--eml",
+            f"the message cannot be made safe to send: {problem}",
+            "re-save it from a mail client, or compose it with --text/--html-file",
+        )
+    return Composed(
+        body=body,
+        from_addr=sender,
+        has_message_id="Message-ID" in msg,
+        has_date="Date" in msg,
+        has_to="To" in msg,
+        needs_smtputf8=utf8,
+        size=len(body),
+    )
+
+
+def check_header_value(name: str, value: str) -> None:
+    """Raise InputError for a header name that is not printable ASCII without ':' or a
+    value holding CR, LF, NUL (header injection) or another control character."""
+    if not _HEADER_NAME.fullmatch(name):
+        raise InputError(
+            "--header",
+            f"{name!r} is not a valid header name (printable ASCII without ':' or spaces)",
+            "use letters, digits and '-', e.g. X-Campaign",
+        )
+    refuse_unsafe_chars(name, value, what=f"{name} value")
+
+
+def delivery_headers(*, message_id: str | None, date: str | None, to: str | None) -> bytes:
+    """The per-delivery header lines to prepend to Composed.body, for those not None.
+
+    `to` is header text such as Address.header(); a non-ASCII display name in it is
+    RFC 2047-encoded, and a non-ASCII local part is written as UTF-8 (SMTPUTF8).
+    """
+    lines: list[str] = []
+    if message_id is not None:
+        check_header_value("Message-ID", message_id)
+        if not _MESSAGE_ID.fullmatch(message_id):
+            raise InputError(
+                "Message-ID",
+                f"{message_id!r} is not a message id",
+                "write it as <unique@domain>, e.g. from new_message_id()",
+            )
+        lines.append(f"Message-ID: {message_id}\r\n")
+    if date is not None:
+        check_header_value("Date", date)
+        if not date.isascii() or not date.strip():
+            raise InputError(
+                "Date", f"{date!r} is not an RFC 5322 date", "make it with format_date()"
+            )
+        lines.append(f"Date: {date.strip()}\r\n")
+    if to is not None:
+        check_header_value("To", to)
+        value, _ = _encode_value("To", to)
+        lines.append(f"To: {value}\r\n")
+    return "".join(lines).encode("utf-8")
+
+
+def new_message_id(domain: str) -> str:
+    """A new `<token@domain>`: the token is 26 base32 characters, 48 bits of milliseconds
+    then 80 random bits, so ids sort by creation time (to the millisecond)."""
+    return f"<{_token(time.time_ns() // 1_000_000, os.urandom(10))}@{_message_id_domain(domain)}>"
+
+
+def format_date(ts: float) -> str:
+    """`ts` (seconds since the epoch) as an RFC 5322 date in UTC, e.g.
+    'Fri, 15 Jan 2027 08:00:00 +0000'."""
+    return format_datetime(datetime.fromtimestamp(ts, tz=UTC))
+
+
+# --- header values ---------------------------------------------------------------------
+
+
+def _put(msg: Message, name: str, value: str) -> bool:
+    """Add header `name` with `value` encoded and folded; True if it must stay UTF-8."""
+    encoded, utf8 = _encode_value(name, value)
+    msg.set_raw(name, encoded)
+    return utf8
+
+
+def _encode_value(name: str, text: str, *, field: str | None = None) -> tuple[str, bool]:
+    """Header text (one line, checked) as a folded raw value; True if it must be UTF-8.
+
+    ASCII is kept as given. Non-ASCII address headers are re-rendered (display names
+    RFC 2047-encoded, domains punycode; UTF-8 kept only for a non-ASCII local part);
+    other non-ASCII text is encoded by the email package (RFC 2047, RFC 2231 parameters).
+    Errors name `field` (default: the header name).
+    """
+    field = field or name
+    text = text.strip(" \t")
+    if text.isascii():
+        return _fold(name, text, field), False
+    header = _parse_header(name, text, field=field)
+    if isinstance(header, AddressHeader) and isinstance(header, BaseHeader):
+        if any(isinstance(defect, InvalidHeaderDefect) for defect in header.defects):
+            raise InputError(
+                field,
+                f"the {name} header {text!r} is not a valid address list",
+                "write addresses as name@domain or Name <name@domain>, separated by commas",
+            )
+        rendered, utf8 = _render_addresses(name, header, field)
+        return _fold(name, rendered, field), utf8
+    # Encoded-words in the text were decoded by the parser; what they hide must be safe
+    # too, or the email package would write a decoded line break as a real one.
+    refuse_unsafe_chars(field, str(header), what=f"{name} value (decoded)")
+    folded = header.fold(policy=_POLICY)
+    value = _UNFOLD.sub("", folded.split(":", 1)[1]).strip(" \t\r\n")
+    refuse_unsafe_chars(field, value, what=f"{name} value (encoded)")  # belt and braces
+    if not value.isascii():  # pragma: no cover - the email package encodes non-ASCII
+        raise InputError(field, f"the {name} header {text!r} cannot be encoded", "use ASCII")
+    return _fold(name, value, field), False
+
+
+def _parse_header(name: str, text: str, *, field: str) -> BaseHeader:
+    try:
+        header: BaseHeader = _POLICY.header_factory(name, text)
+    except Exception as exc:  # the header parser raises assorted errors on malformed text
+        raise InputError(
+            field,
+            f"the {name} header {text!r} cannot be parsed",
+            "check its syntax (addresses as name@domain or Name <name@domain>)",
+        ) from exc
+    return header
+
+
+def _render_addresses(name: str, header: AddressHeader, field: str) -> tuple[str, bool]:
+    utf8 = False
+    parts: list[str] = []
+    for group in header.groups:
+        mailboxes = []
+        for parsed in group.addresses:
+            mailbox = Address(
+                display_name=parsed.display_name,
+                local=parsed.username,
+                domain=_ascii_domain(name, parsed.domain, field),
+            )
+            utf8 |= mailbox.needs_smtputf8
+            mailboxes.append(mailbox.header())
+        listed = ", ".join(mailboxes)
+        if group.display_name is None:
+            if listed:
+                parts.append(listed)
+        else:
+            parts.append(f"{encode_phrase(group.display_name)}: {listed};")
+    return ", ".join(parts), utf8
+
+
+def _ascii_domain(name: str, domain: str, field: str) -> str:
+    if domain.isascii():
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise InputError(
+            field,
+            f"the domain {domain!r} in the {name} header is not a valid international name",
+            "check the spelling of the domain",
+        ) from exc
+
+
+def _fold(name: str, value: str, field: str) -> str:
+    """Fold a one-line value at whitespace so lines stay near 78 octets.
+
+    Only whitespace that is followed by a word becomes a fold point, so unfolding gives
+    the value back exactly. A word too long for a 998-octet line raises InputError.
+    """
+    width = len(name) + 2  # "Name: "
+    if width + len(value.encode("utf-8")) <= _FOLD_AT:
+        return value
+    lines: list[str] = []
+    current = ""
+    for chunk in _CHUNK.findall(value):
+        size = len(chunk.encode("utf-8"))
+        if current and width + size > _FOLD_AT and chunk.strip(" \t"):
+            lines.append(current)
+            current, width = chunk, size
+        else:
+            current += chunk
+            width += size
+        if width > MAX_LINE:
+            raise InputError(
+                field,
+                f"the {name} header has a word too long for one line ({size} octets)",
+                f"shorten it or add spaces; header lines are limited to {MAX_LINE} octets",
+            )
+    lines.append(current)
+    return "\r\n".join(lines)
+
+
+def _refuse_undecodable(field: str, content: str) -> None:
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            field, "the body contains bytes that are not valid UTF-8", "save the file as UTF-8"
+        ) from exc
+
+
+def _text_cte(content: str) -> str:
+    """7bit when every line is plain short ASCII, else quoted-printable."""
+    if all(_PLAIN_LINE.fullmatch(line) for line in _LINE_BREAK.split(content)):
+        return "7bit"
+    return "quoted-printable"
+
+
+# --- .eml ----------------------------------------------------------------------------
+
+
+def _replace_all(msg: Message, name: str, value: str) -> None:
+    """Make `value` the only `name` header, where the first one was (else at the top)."""
+    items: list[tuple[str, str]] = []
+    placed = False
+    for key, old in msg.raw_items():
+        if key.lower() != name.lower():
+            items.append((key, str(old)))
+        elif not placed:
+            items.append((name, value))
+            placed = True
+    if not placed:
+        items.insert(0, (name, value))
+    _set_headers(msg, items)
+
+
+def _set_headers(part: Message, items: list[tuple[str, str]]) -> None:
+    """Replace all of `part`'s headers by `items` (raw values, kept as they are)."""
+    for key in {key.lower() for key in part}:
+        del part[key]
+    for key, value in items:
+        part.set_raw(key, value)
+
+
+def _clean_headers(part: Message, *, top: bool) -> bool:
+    """Drop Bcc (top level), fix 8-bit or over-long headers; True if one must be UTF-8."""
+    items = [(name, str(value)) for name, value in part.raw_items()]
+    kept: list[tuple[str, str]] = []
+    utf8 = changed = False
+    for name, value in items:
+        if top and name.lower() in _DROPPED_FROM_EML:
+            changed = True
+            continue
+        fixed, needs_utf8 = _clean_header_value(name, value)
+        utf8 |= needs_utf8
+        changed |= fixed != value
+        kept.append((name, fixed))
+    if changed:
+        _set_headers(part, kept)
+    return utf8
+
+
+def _clean_header_value(name: str, raw: str) -> tuple[str, bool]:
+    unfolded = _LINE_BREAK.sub("", raw)
+    text = unfolded
+    if not unfolded.isascii():
+        # Parsed from bytes: 8-bit octets arrive as surrogate escapes.
+        try:
+            text = unfolded.encode("ascii", "surrogateescape").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError) as exc:
+            raise InputError(
+                "--eml",
+                f"the {name} header contains 8-bit bytes that are not UTF-8",
+                "encode non-ASCII header text as UTF-8 or RFC 2047 (=?utf-8?...?=)",
+            ) from exc
+    refuse_unsafe_chars("--eml", text, what=f"{name} header")
+    if text.isascii():
+        first, *rest = raw.splitlines() or [""]
+        if len(name) + 2 + len(first) <= MAX_LINE and all(len(x) <= MAX_LINE for x in rest):
+            return raw, False
+    return _encode_value(name, text, field="--eml")
+
+
+def _clean_container(part: Message) -> None:
+    cte = part.get("Content-Transfer-Encoding")
+    if cte is not None and str(cte).strip().lower() in ("8bit", "binary"):
+        part.replace_header("Content-Transfer-Encoding", "7bit")  # its parts are 7-bit now
+    # Preamble and epilogue are not shown; drop them rather than send 8-bit text.
+    if part.preamble is not None and not _is_7bit_text(part.preamble):
+        part.preamble = None
+    if part.epilogue is not None and not _is_7bit_text(part.epilogue):
+        part.epilogue = None
+
+
+def _make_7bit(part: Message) -> bool:
+    """Re-encode a leaf part whose content is not 7-bit safe; True if it was."""
+    header = part.get("Content-Transfer-Encoding")
+    cte = "7bit" if header is None else str(header).strip().lower()
+    if cte in ("7bit", "8bit", "binary"):
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):  # pragma: no cover - a leaf always has a payload
+            return False
+        if _is_7bit(data):
+            if cte != "7bit":
+                part.replace_header("Content-Transfer-Encoding", "7bit")
+            return False
+    else:
+        payload = part.get_payload()
+        if isinstance(payload, str) and _is_7bit_text(payload):
+            return False
+        if cte not in ("quoted-printable", "base64"):
+            raise InputError(
+                "--eml",
+                f"a {part.get_content_type()} part uses Content-Transfer-Encoding {cte!r} "
+                "and holds 8-bit data",
+                "re-save the message with base64 or quoted-printable attachments",
+            )
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):  # pragma: no cover
+            return False
+    _reencode(part, data)
+    return True
+
+
+def _reencode(part: Message, data: bytes) -> None:
+    charset = (part.get_content_charset() or "").lower()
+    if part.get_content_maintype() == "text" and not charset.startswith(("utf-16", "utf-32")):
+        if not charset and not data.isascii() and _is_utf8(data):
+            part.set_param("charset", "utf-8")
+        encoded = quoprimime.body_encode(data.decode("latin-1"), maxlinelen=76)
+        cte = "quoted-printable"
+    else:
+        encoded = base64.encodebytes(data).decode("ascii")
+        cte = "base64"
+    part.set_payload(encoded)
+    if "Content-Transfer-Encoding" in part:
+        part.replace_header("Content-Transfer-Encoding", cte)
+    else:
+        part["Content-Transfer-Encoding"] = cte
+
+
+def _eml_sender(msg: Message) -> Address:
+    fix = "add a From header with one address to the message, or pass --from"
+    values = [str(value) for name, value in msg.raw_items() if name.lower() == "from"]
+    if not values:
+        raise InputError("--eml", "the message has no From header", fix)
+    if len(values) > 1:
+        raise InputError("--eml", f"the message has {len(values)} From headers", fix)
+    text = _LINE_BREAK.sub("", values[0])
+    try:
+        header: BaseHeader | None = _parse_header("From", text, field="--eml")
+    except InputError:  # unparsable: parse_address says why, below
+        header = None
+    if isinstance(header, AddressHeader) and len(header.addresses) != 1:
+        raise InputError("--eml", f"the From header {text!r} must hold exactly one address", fix)
+    # Parsed from the header text (not the header object), so encoded-words in the
+    # display name are decoded the RFC 2047 way.
+    return parse_address(text, field="--eml From header")
+
+
+# --- checks and helpers ----------------------------------------------------------------
+
+
+def _is_7bit(data: bytes) -> bool:
+    return (
+        data.isascii()
+        and b"\x00" not in data
+        and all(len(line) <= MAX_LINE for line in data.splitlines())
+    )
+
+
+def _is_7bit_text(text: str) -> bool:
+    return text.isascii() and _is_7bit(text.encode("ascii"))
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _wire_problem(data: bytes, *, utf8_headers: bool) -> str | None:
+    """Why `data` is not a clean SMTP message (CRLF only, <= 998, 7-bit), or None."""
+    if not data.endswith(b"\r\n"):
+        return "it does not end with a line break"
+    end = data.find(b"\r\n\r\n")
+    split = len(data) if end < 0 else end + 2
+    head, body = data[:split], data[split:]
+    for number, line in enumerate(data[:-2].split(b"\r\n"), start=1):
+        if b"\r" in line or b"\n" in line:
+            return f"line {number} has a bare CR or LF"
+        if len(line) > MAX_LINE:
+            return f"line {number} is longer than {MAX_LINE} octets"
+        if b"\x00" in line:
+            return f"line {number} has a NUL byte"
+    if not body.isascii():
+        return "the body has 8-bit bytes"
+    if not head.isascii() and not (utf8_headers and _is_utf8(head)):
+        return "a header has 8-bit bytes"
+    return None
+
+
+def _token(ms: int, rand: bytes) -> str:
+    """26 Crockford base32 characters of (48-bit ms << 80) | 80 random bits."""
+    number = ((ms & (2**48 - 1)) << 80) | int.from_bytes(rand[:10].rjust(10, b"\0"), "big")
+    return "".join(_CROCKFORD[(number >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def _message_id_domain(domain: str) -> str:
+    host = domain.strip().rstrip(".").lower()
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            host = ""
+    if not _HOSTNAME.fullmatch(host):
+        raise InputError(
+            "Message-ID domain",
+            f"{domain!r} is not a host name",
+            "use the sending domain, e.g. tx.example.com",
+        )
+    return host

@@ -1,0 +1,82 @@
+"""Turning accepted input into queued deliveries: one stored body, one delivery per
+recipient, each with its own Message-ID and Date made once, here, never on the hot path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from relaylane.config.models import Config
+from relaylane.delivery.addresses import Address
+from relaylane.delivery.compose import Composed, format_date, new_message_id
+from relaylane.errors import InputError
+from relaylane.records import NewDelivery, NewMessage
+
+
+def build_message(
+    config: Config,
+    lane_name: str,
+    composed: Composed,
+    recipients: Sequence[Address],
+    now: float,
+    *,
+    mail_from: Address | None = None,
+) -> NewMessage:
+    """Validate lane and recipients against the configuration and make the record."""
+    try:
+        lane = config.lane_by_name(lane_name)
+    except LookupError as exc:
+        raise InputError("--lane", str(exc), "pick one of the lanes in relaylane.toml") from exc
+    if not recipients:
+        raise InputError("--to", "no recipients given", "pass --to ADDRESS or --to-file FILE")
+    sender = mail_from or composed.from_addr
+    _check_smtputf8(config, lane_name, composed, sender, recipients)
+    date = format_date(now)
+    domain = composed.from_addr.domain
+    return NewMessage(
+        lane=lane.name,
+        mail_from=sender.addr,
+        from_domain=domain,
+        body=composed.body,
+        has_message_id=composed.has_message_id,
+        has_date=composed.has_date,
+        has_to=composed.has_to,
+        smtputf8=_needs_smtputf8(composed, sender, recipients),
+        created_at=now,
+        expires_at=now + lane.max_age,
+        deliveries=tuple(
+            NewDelivery(
+                recipient=r.addr, header_message_id=new_message_id(domain), header_date=date
+            )
+            for r in recipients
+        ),
+    )
+
+
+def _needs_smtputf8(composed: Composed, sender: Address, recipients: Sequence[Address]) -> bool:
+    return (
+        composed.needs_smtputf8
+        or sender.needs_smtputf8
+        or any(r.needs_smtputf8 for r in recipients)
+    )
+
+
+def _check_smtputf8(
+    config: Config,
+    lane_name: str,
+    composed: Composed,
+    sender: Address,
+    recipients: Sequence[Address],
+) -> None:
+    """UTF-8 local parts are accepted only when every relay of the lane supports them."""
+    if not _needs_smtputf8(composed, sender, recipients):
+        return
+    lane = config.lane_by_name(lane_name)
+    lacking = [r.name for r in lane.relays if not config.relay_by_name(r.name).smtputf8]
+    if lacking:
+        example = next((r.addr for r in recipients if r.needs_smtputf8), sender.addr)
+        raise InputError(
+            "--to",
+            f"{example} needs SMTPUTF8, but relay(s) {', '.join(lacking)} of lane "
+            f"{lane_name} do not advertise it",
+            "use an ASCII address, or set smtputf8 = true on relays that support SMTPUTF8",
+        )

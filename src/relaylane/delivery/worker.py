@@ -1,0 +1,437 @@
+"""The delivery worker: claim, route, send, record. One asyncio loop per process.
+
+- A dispatcher claims due deliveries lane by lane, transactional lanes first, each lane
+  within its own in-flight budget, so a marketing backlog never delays a password reset.
+- Each relay has a queue and up to `max_connections` connection tasks that reuse their
+  SMTP session for up to `max_messages_per_connection` messages.
+- Results are recorded in batches (one commit each) by a flusher; database calls run on
+  one dedicated thread so the event loop keeps sending meanwhile.
+- Claims are leased; the lease is renewed while the worker lives, and expired leases of
+  dead workers are reclaimed. On stop, unstarted claims are released, in-flight sends
+  finish, and every result is committed before `run` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from relaylane.clock import Clock, SystemClock
+from relaylane.config.models import Config, LaneConfig, RelayConfig
+from relaylane.delivery.board import RelayBoard
+from relaylane.delivery.compose import delivery_headers
+from relaylane.delivery.session import RelaySession, SendReport, SmtpSession
+from relaylane.delivery.stats import WorkerStats
+from relaylane.policy.classify import Verdict, classify
+from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay
+from relaylane.policy.retry import RetrySchedule
+from relaylane.policy.vocabulary import Outcome
+from relaylane.records import AttemptRecord, Claimed, DeliveryResult, StoredBody
+
+T = TypeVar("T")
+log = logging.getLogger("relaylane.worker")
+SessionFactory = Callable[[RelayConfig], RelaySession]
+BODY_CACHE_SIZE = 2048
+
+
+class QueueStore(Protocol):
+    """The store seam the worker needs (relaylane.store.queue.SqlQueue implements it)."""
+
+    def claim(
+        self, lane: str, now: float, limit: int, owner: str, lease: float
+    ) -> list[Claimed]: ...
+    def bodies(self, message_ids: list[int]) -> dict[int, StoredBody]: ...
+    def record(self, results: list[DeliveryResult], now: float, worker: str) -> int: ...
+    def release(self, claims: list[Claimed], now: float) -> int: ...
+    def renew(self, owner: str, now: float, lease: float) -> int: ...
+    def reclaim_expired(self, now: float) -> int: ...
+
+
+@dataclass
+class Job:
+    """A claimed delivery travelling through this worker."""
+
+    claim: Claimed
+    body: StoredBody
+    lane: LaneConfig
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    tried: set[str] = field(default_factory=set)  # relays that had an infrastructure fault
+
+    def payload(self) -> bytes:
+        b = self.body
+        return (
+            delivery_headers(
+                message_id=None if b.has_message_id else self.claim.header_message_id,
+                date=None if b.has_date else self.claim.header_date,
+                to=None if b.has_to else self.claim.recipient,
+            )
+            + b.body
+        )
+
+
+def new_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        config: Config,
+        queue: QueueStore,
+        *,
+        clock: Clock | None = None,
+        sessions: SessionFactory | None = None,
+        owner: str | None = None,
+        stats: WorkerStats | None = None,
+        idle_quit: float = 5.0,
+        flush_interval: float = 0.02,
+        flush_size: int = 256,
+        shutdown_grace: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.queue = queue
+        self.clock: Clock = clock or SystemClock()
+        self.sessions: SessionFactory = sessions or SmtpSession
+        self.owner = owner or new_owner()
+        self.stats = stats or WorkerStats()
+        self.board = RelayBoard(config)
+        self.idle_quit = idle_quit
+        self.flush_interval = flush_interval
+        self.flush_size = flush_size
+        self.shutdown_grace = shutdown_grace
+        w = config.worker
+        self._lease, self._batch, self._idle_poll = w.lease, w.claim_batch, w.idle_poll
+        self._lanes = config.lanes_by_priority()
+        self._policies = {
+            lane.name: LanePolicy(
+                max_age=lane.max_age,
+                retry=RetrySchedule(
+                    first=lane.retry.first,
+                    cap=lane.retry.cap,
+                    factor=lane.retry.factor,
+                    jitter=lane.retry.jitter,
+                ),
+            )
+            for lane in config.lane
+        }
+        self._budget = {
+            lane.name: max(
+                32, 8 * sum(config.relay_by_name(r.name).max_connections for r in lane.relays)
+            )
+            for lane in config.lane
+        }
+        self._inflight = dict.fromkeys(self._budget, 0)
+        self._queues: dict[str, asyncio.PriorityQueue[tuple[int, int, Job | None]]] = {}
+        self._tasks: dict[str, set[asyncio.Task[None]]] = {r.name: set() for r in config.relay}
+        self._seq = 0
+        self._bodies: OrderedDict[int, StoredBody] = OrderedDict()
+        self._pending: list[DeliveryResult] = []
+        self._wake = asyncio.Event()
+        self._flush_now = asyncio.Event()
+        self._stopping = False
+        self._unstarted: list[Claimed] = []
+        self._closed = False
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relaylane-db")
+
+    # -- public -------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Stop claiming; finish or release what is in hand (safe from a signal handler)."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(
+        self, *, until_idle: bool = False, intake_done: asyncio.Event | None = None
+    ) -> WorkerStats:
+        """Deliver until stopped, or (until_idle) until nothing is due and nothing in flight.
+
+        With `intake_done`, idleness counts only once that event is set (for callers that
+        keep queueing while the worker runs, like the demo)."""
+        self._queues = {r.name: asyncio.PriorityQueue() for r in self.config.relay}
+        await self._db(self.queue.reclaim_expired, self.clock.now())
+        helpers = [
+            asyncio.create_task(self._flusher(), name="flusher"),
+            asyncio.create_task(self._lease_keeper(), name="lease-keeper"),
+        ]
+        try:
+            await self._dispatch(until_idle, intake_done)
+        finally:
+            await self._shutdown(helpers)
+        return self.stats
+
+    # -- dispatching ----------------------------------------------------------------
+    async def _dispatch(self, until_idle: bool, intake_done: asyncio.Event | None) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            claimed = 0
+            for lane in self._lanes:
+                room = self._budget[lane.name] - self._inflight[lane.name]
+                want = 1 if self._inflight[lane.name] == 0 else min(self._batch, room // 4 or 1)
+                if room < want or self._stopping:
+                    continue
+                now = self.clock.now()
+                claims = await self._db(
+                    self.queue.claim,
+                    lane.name,
+                    now,
+                    min(room, self._batch),
+                    self.owner,
+                    self._lease,
+                )
+                if claims:
+                    claimed += len(claims)
+                    await self._admit(lane, claims)
+            if claimed:
+                continue
+            idle = sum(self._inflight.values()) == 0
+            if until_idle and idle and (intake_done is None or intake_done.is_set()):
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+
+    async def _admit(self, lane: LaneConfig, claims: list[Claimed]) -> None:
+        self._inflight[lane.name] += len(claims)
+        missing = [c.message_id for c in claims if c.message_id not in self._bodies]
+        if missing:
+            for mid, body in (await self._db(self.queue.bodies, missing)).items():
+                self._bodies[mid] = body
+            while len(self._bodies) > BODY_CACHE_SIZE:
+                self._bodies.popitem(last=False)
+        now = self.clock.now()
+        for claim in claims:
+            job = Job(claim, self._bodies[claim.message_id], lane)
+            if now >= claim.expires_at:
+                self._finish(job, expired(claim, now, ()))
+            else:
+                self._route(job, now)
+
+    def _route(self, job: Job, now: float) -> str | None:
+        """Hand the job to a relay of its lane, or park it until one comes back."""
+        if self._stopping:
+            self._set_aside(job, now)
+            return None
+        relay = self.board.choose(job.lane, job.claim, job.tried, now)
+        if relay is None:
+            held = (
+                f"it is held on relay {job.claim.relay}"
+                if job.claim.pinned
+                else ("every relay's circuit breaker is open")
+            )
+            reason = f"no relay of lane {job.lane.name} can take it now: {held}"
+            retry_at = self.board.retry_at(job.lane, now)
+            policy = self._policies[job.lane.name]
+            self._finish(
+                job, no_relay(job.claim, now, retry_at, policy, tuple(job.attempts), reason)
+            )
+            return None
+        self._seq += 1
+        self._queues[relay].put_nowait((job.lane.priority, self._seq, job))
+        self._grow(relay)
+        return relay
+
+    def _grow(self, relay: str) -> None:
+        tasks = self._tasks[relay]
+        cfg = self.config.relay_by_name(relay)
+        if len(tasks) < cfg.max_connections and self._queues[relay].qsize() > 0:
+            task = asyncio.create_task(self._connection(cfg), name=f"relay:{relay}")
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    # -- sending ------------------------------------------------------------------
+    async def _connection(self, cfg: RelayConfig) -> None:
+        queue = self._queues[cfg.name]
+        session = self.sessions(cfg)
+        try:
+            while True:
+                try:
+                    _, _, job = await asyncio.wait_for(queue.get(), self.idle_quit)
+                except TimeoutError:
+                    return
+                if job is None:
+                    return
+                if not self.board.may_send(cfg.name, job.claim.id, self.clock.now()):
+                    self._route(job, self.clock.now())
+                    continue
+                try:
+                    report = await session.send(
+                        job.body.mail_from, job.claim.recipient, job.payload(), job.body.smtputf8
+                    )
+                except Exception as exc:  # a bug must never lose or strand the delivery
+                    log.exception("unexpected error sending delivery %s", job.claim.id)
+                    self._shunt(job, f"internal error while sending: {exc!r}")
+                    await session.close(polite=False)
+                    continue
+                if self._on_report(job, cfg.name, report):
+                    self._drain(cfg.name)
+                    return
+        finally:
+            await session.close()
+            current = asyncio.current_task()
+            if current is not None:
+                self._tasks[cfg.name].discard(current)
+            if not self._stopping:
+                self._grow(cfg.name)
+
+    def _on_report(self, job: Job, relay: str, report: SendReport) -> bool:
+        """Record an attempt's facts and decide; True when the relay had a fault."""
+        now = self.clock.now()
+        verdict = _verdict(report)
+        fault = verdict.outcome is Outcome.RELAY_FAULT
+        attempt = AttemptRecord(
+            at=now,
+            relay=relay,
+            stage=report.stage,
+            code=report.code,
+            reply=report.reply(),
+            outcome=verdict.outcome,
+            bounce_class=verdict.bounce_class,
+            duration_ms=report.duration * 1000.0,
+        )
+        if not fault:
+            self.board.on_answer(relay, job.claim.id)
+            self.stats.attempt(relay, verdict.outcome, report.duration, False)
+            result = after_answer(
+                job.claim,
+                verdict,
+                relay,
+                now,
+                self._policies[job.lane.name],
+                (*job.attempts, attempt),
+                report.queue_id,
+            )
+            self._finish(job, result)
+            return False
+        self.board.on_fault(relay, now, verdict.reason)
+        job.tried.add(relay)
+        index = len(job.attempts)
+        job.attempts.append(attempt)
+        moved_to = self._route(job, now)
+        if moved_to is not None:
+            job.attempts[index] = _with_failover(attempt)
+        self.stats.attempt(relay, verdict.outcome, report.duration, moved_to is not None)
+        return True
+
+    def _set_aside(self, job: Job, now: float) -> None:
+        """While stopping: an untried delivery is released as it was; one with attempts
+        in hand is recorded with them, due again now."""
+        if job.attempts:
+            policy = self._policies[job.lane.name]
+            reason = "worker stopping; due again now"
+            self._finish(job, no_relay(job.claim, now, now, policy, tuple(job.attempts), reason))
+        else:
+            self._unstarted.append(job.claim)
+            self._inflight[job.lane.name] -= 1
+
+    def _shunt(self, job: Job, reason: str) -> None:
+        """Park a delivery that hit an unexpected error: due again in a minute, with the
+        error in its history, so nothing is lost and an operator can see why."""
+        now = self.clock.now()
+        policy = self._policies[job.lane.name]
+        self._finish(job, no_relay(job.claim, now, now + 60.0, policy, tuple(job.attempts), reason))
+
+    def _drain(self, relay: str) -> None:
+        """The relay's breaker opened: route everything still waiting for it elsewhere."""
+        queue = self._queues[relay]
+        now = self.clock.now()
+        while not queue.empty():
+            _, _, job = queue.get_nowait()
+            if job is not None:
+                self._route(job, now)
+
+    def _finish(self, job: Job, result: DeliveryResult) -> None:
+        self._pending.append(result)
+        self.stats.finished(job.lane.name, result, job.claim.created_at)
+        self._inflight[job.lane.name] -= 1
+        self._wake.set()
+        if len(self._pending) >= self.flush_size:
+            self._flush_now.set()
+
+    # -- recording ------------------------------------------------------------------
+    async def _flusher(self) -> None:
+        while not self._closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_now.wait(), self.flush_interval)
+            self._flush_now.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            applied = await self._db(self.queue.record, batch, self.clock.now(), self.owner)
+            self.stats.recorded += applied
+            self.stats.stale += len(batch) - applied
+
+    async def _lease_keeper(self) -> None:
+        renew_every = self._lease / 3
+        reclaim_every = max(1.0, self._lease / 2)
+        since_reclaim = 0.0
+        while True:
+            await asyncio.sleep(renew_every)
+            now = self.clock.now()
+            await self._db(self.queue.renew, self.owner, now, self._lease)
+            since_reclaim += renew_every
+            if since_reclaim >= reclaim_every:
+                since_reclaim = 0.0
+                await self._db(self.queue.reclaim_expired, now)
+
+    async def _shutdown(self, helpers: list[asyncio.Task[None]]) -> None:
+        """Release what was never started, let sends in flight finish (up to a grace
+        period; a send still stuck after it keeps its lease and is reclaimed later), then
+        commit every result."""
+        self._stopping = True
+        now = self.clock.now()
+        for relay, queue in self._queues.items():
+            while not queue.empty():
+                _, _, job = queue.get_nowait()
+                if job is not None:
+                    self._set_aside(job, now)
+            for _ in self._tasks[relay]:
+                queue.put_nowait((-1, 0, None))
+        running = [t for tasks in self._tasks.values() for t in tasks]
+        if running:
+            _, stuck = await asyncio.wait(running, timeout=self.shutdown_grace)
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck)
+        self._closed = True
+        self._flush_now.set()
+        await asyncio.gather(helpers[0], return_exceptions=True)
+        try:
+            await self._flush()
+            if self._unstarted:
+                await self._db(self.queue.release, self._unstarted, self.clock.now())
+        finally:
+            for task in helpers[1:]:
+                task.cancel()
+            await asyncio.gather(*helpers[1:], return_exceptions=True)
+            self._db_thread.shutdown(wait=True)
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
+
+
+def _verdict(report: SendReport) -> Verdict:
+    return classify(report.stage, report.code, report.text, report.fault)
+
+
+def _with_failover(a: AttemptRecord) -> AttemptRecord:
+    return AttemptRecord(
+        at=a.at,
+        relay=a.relay,
+        stage=a.stage,
+        code=a.code,
+        reply=a.reply,
+        outcome=a.outcome,
+        bounce_class=a.bounce_class,
+        duration_ms=a.duration_ms,
+        failover=True,
+    )

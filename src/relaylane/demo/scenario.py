@@ -1,0 +1,119 @@
+"""The demo's world: simulated relays on loopback and a three-lane configuration.
+
+- transactional (failover): tx-primary refuses connections (down for maintenance), so
+  every password reset fails over to tx-backup, inside the lane.
+- marketing (weighted 3:1:2): mkt-a fast, mkt-b slower, mkt-c starts throttling with
+  `421 4.7.0` after a few hundred messages; its share fails over to mkt-a and mkt-b.
+- outreach (sticky per recipient domain): out-a and out-b; one receiving domain blocks
+  for reputation (held on its relay, never moved), one greylists (deferred).
+Some recipients do not exist (bounced); nothing leaves this machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from relaylane.config import Config, load_config_data
+from relaylane.sim import Behaviour, SimRelay, refusing_port
+
+UNKNOWN_USER = (r"^nobody", "550 5.1.1 Recipient address rejected: User unknown")
+REPUTATION = (
+    r"@blocklisted\.example$",
+    "550 5.7.1 Service unavailable; client host [192.0.2.7] blocked using zen.spamhaus.org",
+)
+GREYLIST = (r"@greylist\.example$", "451 4.7.1 Greylisted, please try again later")
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    transactional: int
+    marketing: int
+    outreach: int
+
+
+FULL = DemoSize(transactional=60, marketing=4000, outreach=400)
+QUICK = DemoSize(transactional=20, marketing=600, outreach=100)
+
+
+@dataclass
+class DemoWorld:
+    config: Config
+    relays: dict[str, SimRelay]
+
+    async def stop(self) -> None:
+        for relay in self.relays.values():
+            await relay.stop()
+
+
+def _rules(*rules: tuple[str, str]) -> list[tuple[str, str]]:
+    return list(rules)
+
+
+async def build_world(workdir: Path, throttle_after: int = 300) -> DemoWorld:
+    behaviours = {
+        "tx-backup": Behaviour(rcpt_rules=_rules(UNKNOWN_USER)),
+        "mkt-a": Behaviour(rcpt_rules=_rules(UNKNOWN_USER)),
+        "mkt-b": Behaviour(rcpt_rules=_rules(UNKNOWN_USER), delay=0.004),
+        "mkt-c": Behaviour(
+            rcpt_rules=_rules(UNKNOWN_USER),
+            throttle_after=throttle_after,
+            throttle_reply="421 4.7.0 Too many messages from your account, slow down",
+            throttle_for=20.0,
+        ),
+        "out-a": Behaviour(rcpt_rules=_rules(UNKNOWN_USER, REPUTATION, GREYLIST), delay=0.002),
+        "out-b": Behaviour(rcpt_rules=_rules(UNKNOWN_USER, REPUTATION, GREYLIST), delay=0.002),
+    }
+    relays = {name: await SimRelay(b, name=name).start() for name, b in behaviours.items()}
+    ports = {name: r.port for name, r in relays.items()}
+    ports["tx-primary"] = refusing_port()
+
+    def relay(name: str, conns: int) -> dict[str, object]:
+        return {
+            "name": name,
+            "kind": "mta",
+            "host": "127.0.0.1",
+            "port": ports[name],
+            "tls": "none",
+            "helo": "demo.relaylane.test",
+            "max_connections": conns,
+            "max_messages_per_connection": 200,
+            "timeouts": {"connect": 5, "command": 30, "data_end": 60},
+        }
+
+    data = {
+        "store": {"url": f"sqlite:///{workdir / 'demo.db'}"},
+        "worker": {"lease": "60s", "claim_batch": 256, "idle_poll": "100ms"},
+        "relay": [
+            relay("tx-primary", 2),
+            relay("tx-backup", 2),
+            relay("mkt-a", 4),
+            relay("mkt-b", 2),
+            relay("mkt-c", 3),
+            relay("out-a", 2),
+            relay("out-b", 2),
+        ],
+        "lane": [
+            {
+                "name": "transactional",
+                "purpose": "transactional",
+                "strategy": "failover",
+                "relays": ["tx-primary", "tx-backup"],
+                "max_age": "1h",
+            },
+            {
+                "name": "marketing",
+                "purpose": "marketing",
+                "strategy": "weighted",
+                "relays": ["mkt-a:3", "mkt-b:1", "mkt-c:2"],
+            },
+            {
+                "name": "outreach",
+                "purpose": "outreach",
+                "strategy": "sticky",
+                "relays": ["out-a", "out-b"],
+            },
+        ],
+    }
+    config = load_config_data(data, source="<demo>", base_dir=workdir, env={})
+    return DemoWorld(config=config, relays=relays)

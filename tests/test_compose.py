@@ -1,0 +1,702 @@
+"""Building the stored message body (relaylane.delivery.compose)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import time
+from datetime import UTC
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from relaylane.delivery.addresses import Address, parse_address
+from relaylane.delivery.compose import (
+    OWNED_HEADERS,
+    Composed,
+    check_header_value,
+    compose,
+    compose_eml,
+    delivery_headers,
+    format_date,
+    new_message_id,
+)
+from relaylane.errors import InputError
+
+GREETING = "Grüße 日本"
+MSG_ID = "<01JTEST0000000000000000000@tx.acme.test>"
+DATE = "Fri, 15 Jan 2027 08:00:00 +0000"
+
+
+def parse(data: bytes) -> EmailMessage:
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def assert_wire_safe(data: bytes, *, utf8_headers: bool = False) -> None:
+    """CRLF line endings only, lines <= 998 octets, 7-bit (headers UTF-8 if allowed)."""
+    assert data.endswith(b"\r\n")
+    lines = data[:-2].split(b"\r\n")
+    for line in lines:
+        assert b"\r" not in line, line
+        assert b"\n" not in line, line
+        assert len(line) <= 998
+        assert b"\x00" not in line
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert all(byte < 128 for byte in body)
+    if utf8_headers:
+        head.decode("utf-8")
+    else:
+        assert all(byte < 128 for byte in head)
+
+
+def text_of(message: EmailMessage, subtype: str = "plain") -> str:
+    part = message.get_body((subtype,))
+    assert part is not None
+    content = part.get_content()
+    assert isinstance(content, str)
+    return content.replace("\r\n", "\n")
+
+
+def header_lines(data: bytes) -> list[bytes]:
+    return data.partition(b"\r\n\r\n")[0].split(b"\r\n")
+
+
+# --- compose: structure --------------------------------------------------------------
+
+
+def test_text_only_is_text_plain() -> None:
+    composed = compose(from_="Acme <no-reply@tx.acme.test>", subject="Hi", text="Hello\n")
+    message = parse(composed.body)
+    assert message.get_content_type() == "text/plain"
+    assert message.get_content_charset() == "utf-8"
+    assert text_of(message) == "Hello\n"
+    assert composed.size == len(composed.body)
+    assert composed.from_addr == Address("Acme", "no-reply", "tx.acme.test")
+    assert (composed.has_message_id, composed.has_date, composed.has_to) == (False,) * 3
+    assert not composed.needs_smtputf8
+
+
+def test_html_only_is_text_html() -> None:
+    composed = compose(from_="a@x.test", subject="Hi", html="<p>Hello</p>")
+    message = parse(composed.body)
+    assert message.get_content_type() == "text/html"
+    assert text_of(message, "html") == "<p>Hello</p>\n"
+
+
+def test_text_and_html_is_multipart_alternative() -> None:
+    composed = compose(from_="a@x.test", subject="Hi", text=GREETING, html=f"<p>{GREETING}</p>")
+    message = parse(composed.body)
+    assert message.get_content_type() == "multipart/alternative"
+    parts = list(message.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert all("MIME-Version" not in p for p in parts)
+    assert message["MIME-Version"] == "1.0"
+    assert text_of(message) == GREETING + "\n"
+    assert text_of(message, "html") == f"<p>{GREETING}</p>\n"
+    assert_wire_safe(composed.body)
+
+
+def test_no_body_is_refused() -> None:
+    with pytest.raises(InputError) as info:
+        compose(from_="a@x.test", subject="Hi")
+    assert "--text-file" in info.value.fix
+    assert "--eml" in info.value.fix
+
+
+def test_no_message_id_date_or_to_in_the_stored_body() -> None:
+    composed = compose(from_="a@x.test", subject="Hi", text="x")
+    message = parse(composed.body)
+    for name in ("Message-ID", "Date", "To"):
+        assert name not in message
+
+
+# --- compose: round trips and encoding ------------------------------------------------
+
+
+def test_delivery_headers_plus_body_is_a_valid_message() -> None:
+    composed = compose(
+        from_="Jöhn Smith <no-reply@tx.acme.test>",
+        subject=GREETING,
+        text=f"Hello {GREETING}\n",
+        html=f"<p>{GREETING}</p>",
+        reply_to="Support <support@acme.test>",
+    )
+    prefix = delivery_headers(message_id=MSG_ID, date=DATE, to="Bøb <bob@example.test>")
+    data = prefix + composed.body
+    assert_wire_safe(data)
+    message = parse(data)
+    assert not message.defects
+    assert message["Message-ID"] == MSG_ID
+    assert message["Date"].datetime == parsedate_to_datetime(DATE)
+    assert message["To"].addresses[0].addr_spec == "bob@example.test"
+    assert message["To"].addresses[0].display_name == "Bøb"
+    assert message["From"].addresses[0].display_name == "Jöhn Smith"
+    assert message["From"].addresses[0].addr_spec == "no-reply@tx.acme.test"
+    assert message["Reply-To"].addresses[0].addr_spec == "support@acme.test"
+    assert message["Subject"] == GREETING
+    assert text_of(message) == f"Hello {GREETING}\n"
+    assert text_of(message, "html") == f"<p>{GREETING}</p>\n"
+    for name in ("Message-ID", "Date", "To", "From", "Subject"):
+        assert len(message.get_all(name) or []) == 1
+
+
+def test_non_ascii_is_encoded_not_raw() -> None:
+    composed = compose(from_="Jöhn <j@x.test>", subject=GREETING, text=GREETING)
+    assert_wire_safe(composed.body)
+    lines = header_lines(composed.body)
+    assert any(line.startswith(b"Subject: =?utf-8?") for line in lines)
+    assert any(line.startswith(b"From: =?utf-8?") for line in lines)
+    assert b"Content-Transfer-Encoding: quoted-printable" in lines
+
+
+def test_plain_ascii_body_stays_7bit() -> None:
+    composed = compose(from_="a@x.test", subject="Hi", text="Hello,\n\nplain text.\n")
+    assert b"Content-Transfer-Encoding: 7bit" in header_lines(composed.body)
+    assert composed.body.endswith(b"\r\n\r\nHello,\r\n\r\nplain text.\r\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x" * 2000 + "\nshort\n",  # a line over 998 octets
+        "trailing blanks   \nand a tab\t\n",  # relays may strip them
+        "NUL \x00 and ESC \x1b\n",
+        "From the start\n.\n..dots\n",
+    ],
+)
+def test_awkward_bodies_round_trip(text: str) -> None:
+    composed = compose(from_="a@x.test", subject="Hi", text=text)
+    assert_wire_safe(composed.body)
+    assert text_of(parse(composed.body)) == text
+
+
+def test_line_endings_become_crlf() -> None:
+    composed = compose(from_="a@x.test", subject="Hi", text="one\r\ntwo\rthree\nfour")
+    assert_wire_safe(composed.body)
+    assert composed.body.endswith(b"\r\n\r\none\r\ntwo\r\nthree\r\nfour\r\n")
+    assert text_of(parse(composed.body)) == "one\ntwo\nthree\nfour\n"
+
+
+def test_smtputf8_sender_keeps_utf8_header_and_7bit_body() -> None:
+    composed = compose(from_="Jörg <jörg@x.test>", subject=GREETING, text=GREETING)
+    assert composed.needs_smtputf8
+    assert composed.from_addr.needs_smtputf8
+    assert_wire_safe(composed.body, utf8_headers=True)
+    assert "From: Jörg <jörg@x.test>".encode() in header_lines(composed.body)
+    assert any(line.startswith(b"Subject: =?utf-8?") for line in header_lines(composed.body))
+    assert text_of(parse(composed.body)) == GREETING + "\n"
+
+
+def test_idn_sender_domain_is_punycode() -> None:
+    composed = compose(from_="Bob <bob@bücher.test>", subject="Hi", text="x")
+    assert b"From: Bob <bob@xn--bcher-kva.test>" in header_lines(composed.body)
+
+
+def test_subject_blanks_trimmed_and_empty_subject_allowed() -> None:
+    assert parse(compose(from_="a@x.test", subject="  Hi  ", text="x").body)["Subject"] == "Hi"
+    assert parse(compose(from_="a@x.test", subject="", text="x").body)["Subject"] == ""
+
+
+def test_long_subject_is_folded_and_round_trips() -> None:
+    subject = " ".join(f"word{i}" for i in range(60))
+    composed = compose(from_="a@x.test", subject=subject, text="x")
+    assert_wire_safe(composed.body)
+    assert all(len(line) <= 78 for line in header_lines(composed.body))
+    assert parse(composed.body)["Subject"] == subject
+
+
+# --- compose: extra headers ------------------------------------------------------------
+
+
+def test_extra_headers_are_kept_verbatim() -> None:
+    unsubscribe = (
+        "<https://unsub.example.test/u/" + "A" * 150 + ">, <mailto:unsub@example.test?subject=u>"
+    )
+    composed = compose(
+        from_="a@x.test",
+        subject="Hi",
+        text="x",
+        html="<p>x</p>",
+        headers={
+            "List-Unsubscribe": unsubscribe,
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "X-Campaign": "Grüße",
+            "Content-Language": "de",
+        },
+    )
+    assert_wire_safe(composed.body)
+    message = parse(composed.body)
+    raw = composed.body.decode("ascii")
+    # Folded at the comma's space only, never turned into encoded-words.
+    unfolded = re.sub(r"\r\n(?=[ \t])", "", raw)
+    assert f"List-Unsubscribe: {unsubscribe}\r\n" in unfolded
+    assert "=?" not in unfolded.split("List-Unsubscribe:", 1)[1].split("\r\n", 1)[0]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["X-Campaign"] == "Grüße"
+    assert message["Content-Language"] == "de"  # stays on the top level
+
+
+@pytest.mark.parametrize("name", [*OWNED_HEADERS, "TO", "Message-Id", "BCC", "Content-Type"])
+def test_owned_headers_refused(name: str) -> None:
+    with pytest.raises(InputError) as info:
+        compose(from_="a@x.test", subject="Hi", text="x", headers={name: "v@x.test"})
+    assert info.value.field == "--header"
+    assert "relaylane sets it" in info.value.problem
+
+
+@pytest.mark.parametrize("name", ["", "Bad Name", "Bad:Name", "Bäd", "X-\x01"])
+def test_bad_header_names_refused(name: str) -> None:
+    with pytest.raises(InputError, match="not a valid header name"):
+        compose(from_="a@x.test", subject="Hi", text="x", headers={name: "v"})
+
+
+def test_unbreakable_header_too_long_is_refused() -> None:
+    with pytest.raises(InputError, match="too long"):
+        compose(from_="a@x.test", subject="Hi", text="x", headers={"X-Token": "A" * 1200})
+
+
+# --- header injection ------------------------------------------------------------------
+
+INJECTIONS = [
+    "Reset\r\nBcc: evil@x.test",
+    "Reset\nBcc: evil@x.test",
+    "Reset\rBcc: evil@x.test",
+    "Reset\x00",
+    "Reset\u2028Bcc: evil@x.test",
+    "Reset\x0bBcc: evil@x.test",
+]
+
+
+@pytest.mark.parametrize("value", INJECTIONS)
+def test_injection_in_subject_refused(value: str) -> None:
+    with pytest.raises(InputError) as info:
+        compose(from_="a@x.test", subject=value, text="x")
+    assert info.value.field == "Subject"
+
+
+@pytest.mark.parametrize("value", INJECTIONS)
+def test_injection_in_extra_header_refused(value: str) -> None:
+    with pytest.raises(InputError):
+        compose(from_="a@x.test", subject="Hi", text="x", headers={"X-Tag": value})
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"from_": "a@x.test\r\nBcc: evil@x.test"},
+        {"from_": "Reset\r\nBcc: evil@x.test <a@x.test>"},
+        {"reply_to": "r@x.test\nBcc: evil@x.test"},
+    ],
+)
+def test_injection_in_addresses_refused(kwargs: dict[str, str]) -> None:
+    args = {"from_": "a@x.test", "subject": "Hi", "text": "x"} | kwargs
+    with pytest.raises(InputError, match="inject"):
+        compose(**args)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "=?utf-8?q?a=0D=0ABcc:_evil@x.test?= ü",  # encoded line breaks must not decode raw
+        "=?utf-8?q?a=0ABcc:_evil@x.test?= ü",
+        "=?utf-8?q?a=00?= ü",
+    ],
+)
+def test_injection_hidden_in_encoded_words_refused(subject: str) -> None:
+    with pytest.raises(InputError, match="decoded"):
+        compose(from_="a@x.test", subject=subject, text="x")
+
+
+def test_check_header_value_messages() -> None:
+    with pytest.raises(InputError) as info:
+        check_header_value("Subject", "Reset\r\nBcc: evil@x.test")
+    assert info.value.field == "Subject"
+    assert "inject" in info.value.problem
+    check_header_value("X-Ok", "plain value\twith tab")
+
+
+def test_undecodable_body_refused() -> None:
+    with pytest.raises(InputError, match="UTF-8"):
+        compose(from_="a@x.test", subject="Hi", text="bad \udcff byte")
+
+
+# --- delivery headers ------------------------------------------------------------------
+
+
+def test_delivery_headers_exact_bytes() -> None:
+    assert delivery_headers(message_id=MSG_ID, date=DATE, to="bob@example.test") == (
+        f"Message-ID: {MSG_ID}\r\nDate: {DATE}\r\nTo: bob@example.test\r\n".encode()
+    )
+    assert delivery_headers(message_id=None, date=None, to="bob@example.test") == (
+        b"To: bob@example.test\r\n"
+    )
+    assert delivery_headers(message_id=None, date=None, to=None) == b""
+
+
+def test_delivery_headers_encode_to() -> None:
+    address = parse_address("Bøb Smith <bob@example.test>")
+    assert delivery_headers(message_id=None, date=None, to=address.header()).isascii()
+    raw = delivery_headers(message_id=None, date=None, to="Bøb Smith <bob@example.test>")
+    assert raw.isascii()
+    assert parse(raw + b"\r\n")["To"].addresses[0].display_name == "Bøb Smith"
+    utf8 = delivery_headers(message_id=None, date=None, to="jörg@x.test")
+    assert utf8 == "To: jörg@x.test\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"to": "bob@x.test\r\nBcc: evil@x.test"},
+        {"message_id": "<a@b>\r\nBcc: evil@x.test"},
+        {"message_id": "no-brackets@x.test"},
+        {"message_id": "<two words@x.test>"},
+        {"date": "Fri\nBcc: evil@x.test"},
+        {"date": "  "},
+    ],
+)
+def test_delivery_headers_refuse_bad_values(kwargs: dict[str, str]) -> None:
+    args: dict[str, str | None] = {"message_id": None, "date": None, "to": None}
+    with pytest.raises(InputError):
+        delivery_headers(**(args | kwargs))
+
+
+def test_new_message_id_format_and_order() -> None:
+    first = new_message_id("tx.acme.test")
+    time.sleep(0.003)
+    second = new_message_id("TX.Acme.Test")
+    pattern = r"<[0-9A-HJKMNP-TV-Z]{26}@tx\.acme\.test>"
+    assert re.fullmatch(pattern, first)
+    assert re.fullmatch(pattern, second)
+    assert first < second  # time-ordered
+    assert len({new_message_id("x.test") for _ in range(2000)}) == 2000
+    assert delivery_headers(message_id=first, date=None, to=None) == (
+        f"Message-ID: {first}\r\n".encode()
+    )
+
+
+def test_new_message_id_domain() -> None:
+    assert new_message_id("bücher.test").endswith("@xn--bcher-kva.test>")
+    for bad in ["", "bad domain", "x@y.test", "-x.test", "a..b"]:
+        with pytest.raises(InputError):
+            new_message_id(bad)
+
+
+def test_format_date() -> None:
+    ts = 1_800_000_000.75
+    text = format_date(ts)
+    assert text == "Fri, 15 Jan 2027 08:00:00 +0000"
+    parsed = parsedate_to_datetime(text)
+    assert parsed.tzinfo is not None
+    assert parsed.astimezone(UTC).timestamp() == int(ts)
+
+
+# --- property tests ----------------------------------------------------------------------
+
+_REFUSED_IN_HEADERS = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(),
+    subject=st.text().filter(lambda s: "\r" not in s and "\n" not in s),
+    html=st.none() | st.text(),
+)
+def test_compose_output_is_always_7bit_crlf(text: str, subject: str, html: str | None) -> None:
+    if _REFUSED_IN_HEADERS.search(subject):
+        with pytest.raises(InputError):
+            compose(from_="Ann <a@x.test>", subject=subject, text=text, html=html)
+        return
+    composed = compose(from_="Ann <a@x.test>", subject=subject, text=text, html=html)
+    assert_wire_safe(composed.body)
+    message = parse(delivery_headers(message_id=MSG_ID, date=DATE, to="b@x.test") + composed.body)
+    assert message["Subject"] == subject.strip(" \t")
+    expected = re.sub(r"\r\n|\r", "\n", text)
+    if not expected.endswith("\n"):
+        expected += "\n"
+    assert text_of(message) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    name=st.text(
+        alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=80
+    ).map(lambda s: " ".join(s.split())),
+    value=st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"))),
+)
+def test_display_names_and_header_values_stay_7bit(name: str, value: str) -> None:
+    sender = Address(name, "a", "x.test").header()
+    if re.search(r"[^ \t]{900}", value.strip(" \t")):  # longer than a header line can hold
+        with pytest.raises(InputError, match="too long"):
+            compose(from_=sender, subject="Hi", text="x", headers={"X-Value": value})
+        return
+    composed = compose(from_=sender, subject="Hi", text="x", headers={"X-Value": value})
+    assert_wire_safe(composed.body)
+    assert composed.from_addr.display_name == name
+
+
+# --- compose_eml --------------------------------------------------------------------------
+
+EIGHT_BIT = (
+    "From: Jöhn Smith <john@x.test>\r\n"
+    "To: Bob <bob@y.test>\r\n"
+    "Bcc: secret@z.test\r\n"
+    "Subject: Grüße 日本\r\n"
+    f"Message-ID: {MSG_ID}\r\n"
+    f"Date: {DATE}\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Content-Transfer-Encoding: 8bit\r\n"
+    "\r\n"
+    "Hallo, Grüße 日本!\r\n"
+    "Zweite Zeile.\r\n"
+).encode()
+
+
+def test_eml_8bit_message_becomes_7bit() -> None:
+    composed = compose_eml(EIGHT_BIT)
+    assert_wire_safe(composed.body)
+    message = parse(composed.body)
+    assert message["Content-Transfer-Encoding"] == "quoted-printable"
+    assert text_of(message) == "Hallo, Grüße 日本!\nZweite Zeile.\n"
+    assert message["Subject"] == GREETING
+    assert message["From"].addresses[0].display_name == "Jöhn Smith"
+    assert "Bcc" not in message
+    assert b"secret@z.test" not in composed.body
+    assert (composed.has_message_id, composed.has_date, composed.has_to) == (True,) * 3
+    assert composed.from_addr == Address("Jöhn Smith", "john", "x.test")
+    assert not composed.needs_smtputf8
+    assert composed.size == len(composed.body)
+
+
+def test_eml_untouched_headers_are_kept_byte_for_byte() -> None:
+    composed = compose_eml(EIGHT_BIT)
+    lines = header_lines(composed.body)
+    assert f"Message-ID: {MSG_ID}".encode() in lines
+    assert f"Date: {DATE}".encode() in lines
+    assert b"To: Bob <bob@y.test>" in lines
+    assert b"Content-Type: text/plain; charset=utf-8" in lines
+
+
+def test_eml_long_and_folded_headers_are_not_refolded() -> None:
+    token = "A" * 300
+    raw = (
+        b"From: a@x.test\r\n"
+        b"X-Token: " + token.encode() + b"\r\n"
+        b"X-Folded: one\r\n\ttwo\r\n"
+        b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n"
+        b"\r\nx\r\n"
+    )
+    composed = compose_eml(raw)
+    assert composed.body.startswith(raw.partition(b"\r\n\r\n")[0] + b"\r\n")
+
+
+def test_eml_with_lf_line_endings_comes_out_crlf() -> None:
+    raw = EIGHT_BIT.replace(b"\r\n", b"\n")
+    composed = compose_eml(raw)
+    assert_wire_safe(composed.body)
+    assert text_of(parse(composed.body)) == "Hallo, Grüße 日本!\nZweite Zeile.\n"
+
+
+def test_eml_multipart_with_8bit_parts() -> None:
+    attachment = bytes(range(256)) * 4
+    raw = (
+        b"From: a@x.test\r\n"
+        b"Subject: parts\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b1"\r\n'
+        b"Content-Transfer-Encoding: 8bit\r\n"
+        b"\r\n"
+        b"--b1\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n"
+        b"\r\n" + GREETING.encode() + b"\r\n"
+        b"--b1\r\n"
+        b"Content-Type: text/plain\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n"
+        b"\r\n"
+        b"plain ascii declared 8bit\r\n"
+        b"--b1\r\n"
+        b"Content-Type: application/octet-stream\r\n"
+        b'Content-Disposition: attachment; filename="data.bin"\r\n'
+        b"Content-Transfer-Encoding: binary\r\n"
+        b"\r\n" + attachment + b"\r\n"
+        b"--b1--\r\n"
+    )
+    composed = compose_eml(raw)
+    assert_wire_safe(composed.body)
+    message = parse(composed.body)
+    assert message["Content-Transfer-Encoding"] == "7bit"
+    text, ascii_part, binary = message.iter_parts()
+    assert text["Content-Transfer-Encoding"] == "quoted-printable"
+    # The CRLF before a boundary belongs to the boundary, not to the part.
+    assert text.get_content() == GREETING
+    assert ascii_part["Content-Transfer-Encoding"] == "7bit"  # relabelled, not re-encoded
+    assert binary["Content-Transfer-Encoding"] == "base64"
+    assert binary.get_filename() == "data.bin"
+    # The part's content is everything up to the CRLF that belongs to the boundary.
+    assert binary.get_content() == attachment
+
+
+def test_eml_nested_message_is_made_7bit() -> None:
+    inner = "From: c@x.test\r\nSubject: Grüße\r\n\r\nInnen: Grüße\r\n".encode()
+    raw = (
+        b"From: a@x.test\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b1"\r\n'
+        b"\r\n"
+        b"--b1\r\n"
+        b"Content-Type: message/rfc822\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n"
+        b"\r\n" + inner + b"--b1--\r\n"
+    )
+    composed = compose_eml(raw)
+    assert_wire_safe(composed.body)
+    (part,) = parse(composed.body).iter_parts()
+    assert part["Content-Transfer-Encoding"] == "7bit"
+    embedded = part.get_content()
+    assert embedded["Subject"] == "Grüße"
+    assert text_of(embedded) == "Innen: Grüße"  # the last CRLF belongs to the boundary
+
+
+def test_eml_utf8_filename_parameter_is_encoded() -> None:
+    raw = (
+        "From: a@x.test\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: application/pdf; name="Grüße.pdf"\r\n'
+        'Content-Disposition: attachment; filename="Grüße.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n"
+        "\r\n"
+        "JVBERi0=\r\n"
+    ).encode()
+    composed = compose_eml(raw)
+    assert_wire_safe(composed.body)
+    assert parse(composed.body).get_filename() == "Grüße.pdf"
+
+
+def test_eml_without_charset_gets_utf8_when_it_is_utf8() -> None:
+    raw = "From: a@x.test\r\nSubject: x\r\n\r\nGrüße\r\n".encode()
+    composed = compose_eml(raw)
+    assert_wire_safe(composed.body)
+    message = parse(composed.body)
+    assert message["MIME-Version"] == "1.0"
+    assert message.get_content_charset() == "utf-8"
+    assert text_of(message) == "Grüße\n"
+    assert (composed.has_message_id, composed.has_date, composed.has_to) == (False,) * 3
+
+
+def test_eml_smtputf8_address_header_kept_utf8() -> None:
+    raw = "From: Jörg <jörg@x.test>\r\nTo: ann@y.test\r\nSubject: Grüße\r\n\r\nhi\r\n".encode()
+    composed = compose_eml(raw)
+    assert composed.needs_smtputf8
+    assert composed.from_addr.needs_smtputf8
+    assert_wire_safe(composed.body, utf8_headers=True)
+    lines = header_lines(composed.body)
+    assert "From: Jörg <jörg@x.test>".encode() in lines
+    assert any(line.startswith(b"Subject: =?utf-8?") for line in lines)  # still 7-bit
+
+
+def test_eml_utf8_address_header_gets_punycode_and_encoded_names() -> None:
+    raw = (
+        "From: a@x.test\r\nTo: Grüße Team: Jöhn <j@bücher.test>, b@x.test;, c@x.test\r\n\r\nhi\r\n"
+    )
+    composed = compose_eml(raw.encode())
+    assert_wire_safe(composed.body)
+    to = parse(composed.body)["To"]
+    assert [a.addr_spec for a in to.addresses] == [
+        "j@xn--bcher-kva.test",
+        "b@x.test",
+        "c@x.test",
+    ]
+    assert to.groups[0].display_name == "Grüße Team"
+    assert to.addresses[0].display_name == "Jöhn"
+
+
+def test_eml_from_override() -> None:
+    composed = compose_eml(EIGHT_BIT, from_override="Acme <no-reply@tx.acme.test>")
+    message = parse(composed.body)
+    assert message.get_all("From") == ["Acme <no-reply@tx.acme.test>"]
+    assert header_lines(composed.body)[0] == b"From: Acme <no-reply@tx.acme.test>"
+    assert composed.from_addr.addr == "no-reply@tx.acme.test"
+    without_from = b"Subject: x\r\n\r\nbody\r\n"
+    composed = compose_eml(without_from, from_override="a@x.test")
+    assert header_lines(composed.body)[0] == b"From: a@x.test"
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        (b"Subject: no sender\r\n\r\nbody\r\n", "no From"),
+        (b"", "no From"),
+        (b"From: a@x.test\r\nFrom: b@x.test\r\n\r\nx\r\n", "2 From headers"),
+        (b"From: a@x.test, b@x.test\r\n\r\nx\r\n", "exactly one address"),
+        (b"From: undisclosed\r\n\r\nx\r\n", "must have an @-sign"),
+        (b"From: Team: ;\r\n\r\nx\r\n", "exactly one address"),
+        ("From: Jöhn <bob@>\r\n\r\nx\r\n".encode(), "not a valid address"),
+        (b"From: a@x.test\r\nSubject: caf\xe9\r\n\r\nx\r\n", "not UTF-8"),
+        (b"From: a@x.test\r\nSubject: a\x00b\r\n\r\nx\r\n", "inject"),
+        (b"From: a@x.test\r\nSubject: a\x0bb\r\n\r\nx\r\n", "control character"),
+        (b"From: bob@\r\n\r\nx\r\n", "not a valid address"),
+    ],
+)
+def test_eml_refused(raw: bytes, match: str) -> None:
+    with pytest.raises(InputError, match=match) as info:
+        compose_eml(raw)
+    assert info.value.field.startswith("--eml")
+
+
+def test_eml_long_header_line_is_refolded() -> None:
+    words = " ".join(f"w{i}" for i in range(400))
+    raw = f"From: a@x.test\r\nX-Long: {words}\r\n\r\nx\r\n".encode()
+    composed = compose_eml(raw)
+    assert_wire_safe(composed.body)
+    assert parse(composed.body)["X-Long"] == words
+
+
+def test_eml_then_delivery_headers() -> None:
+    raw = b"From: a@x.test\r\nSubject: x\r\n\r\nbody\r\n"
+    composed = compose_eml(raw)
+    data = delivery_headers(message_id=MSG_ID, date=DATE, to="b@y.test") + composed.body
+    assert_wire_safe(data)
+    message = parse(data)
+    assert (message["Message-ID"], message["To"]) == (MSG_ID, "b@y.test")
+
+
+def test_composed_is_frozen() -> None:
+    composed = compose(from_="a@x.test", subject="Hi", text="x")
+    assert isinstance(composed, Composed)
+    with pytest.raises(AttributeError):
+        composed.size = 1  # type: ignore[misc]
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(), blob=st.binary(max_size=600))
+def test_eml_output_is_always_7bit_crlf(text: str, blob: bytes) -> None:
+    raw = (
+        b"From: a@x.test\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="=_b"\r\n'
+        b"\r\n"
+        b"--=_b\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n"
+        b"\r\n" + text.encode("utf-8", "surrogatepass") + b"\r\n"
+        b"--=_b\r\n"
+        b"Content-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: binary\r\n"
+        b"\r\n" + blob + b"\r\n"
+        b"--=_b--\r\n"
+    )
+    if b"--=_b" in raw.split(b"\r\n\r\n", 1)[1].replace(b"\r\n--=_b", b""):
+        return  # the content itself looks like a boundary; not a message we can build
+    composed = compose_eml(raw)
+    assert_wire_safe(composed.body)
+    text_part, blob_part = parse(composed.body).iter_parts()
+    assert blob_part.get_content() == blob
+    decoded = text_part.get_content()
+    assert re.sub(r"\r\n|\r", "\n", decoded) == re.sub(r"\r\n|\r", "\n", text)
