@@ -10,8 +10,8 @@ from relaylane.policy.vocabulary import BounceClass, DeliveryState, Outcome, Sta
 @dataclass(frozen=True, slots=True)
 class NewDelivery:
     recipient: str
-    header_message_id: str
-    header_date: str
+    header_message_id: str  # the Message-ID this delivery carries
+    header_prefix: bytes  # header lines prepended at send time (Message-ID, Date, To when missing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +46,7 @@ class Claimed:
     retries: int
     relay: str | None
     pinned: bool
-    header_message_id: str
-    header_date: str
+    prefix: bytes  # this delivery's own header lines, made once at intake
 
 
 @dataclass(frozen=True, slots=True)

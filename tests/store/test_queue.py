@@ -22,7 +22,7 @@ def message(lane: str, recipients: list[str], at: float = T0, max_age: float = 3
         created_at=at,
         expires_at=at + max_age,
         deliveries=tuple(
-            NewDelivery(r, f"<{i}.{r}@tx.acme.test>", "Mon, 1 Jan 2027 00:00:00 +0000")
+            NewDelivery(r, f"<{i}.{r}@tx.acme.test>", f"To: {r}\r\n".encode())
             for i, r in enumerate(recipients)
         ),
     )
@@ -60,7 +60,7 @@ def test_enqueue_makes_one_delivery_per_recipient_sharing_one_body(store: Store)
     claims = store.queue.claim("tx", T0, 10, "w1", 60)
     assert {c.recipient for c in claims} == {"a@example.test", "b@example.test"}
     assert len({c.message_id for c in claims}) == 1
-    assert len({c.header_message_id for c in claims}) == 2
+    assert {c.prefix for c in claims} == {b"To: a@example.test\r\n", b"To: b@example.test\r\n"}
     bodies = store.queue.bodies([claims[0].message_id])
     assert bodies[claims[0].message_id].body == b"Subject: hi\r\n\r\nhello\r\n"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from relaylane import runtime
 from relaylane.cli.common import (
     ConfigOption,
     JsonOption,
@@ -32,7 +33,7 @@ def worker(
     with user_errors():
         cfg = load(config)
         with store_for(cfg) as store:
-            stats = asyncio.run(_run(Worker(cfg, store.queue), until_idle))
+            stats = runtime.run(_run(Worker(cfg, store.queue), until_idle))
     totals: dict[str, int] = {}
     for lane in stats.lanes.values():
         for state, n in lane.states.items():

@@ -3,11 +3,13 @@ recipient, each with its own Message-ID and Date made once, here, never on the h
 
 from __future__ import annotations
 
+import email.policy
 from collections.abc import Sequence
+from email.parser import BytesHeaderParser
 
 from relaylane.config.models import Config
 from relaylane.delivery.addresses import Address
-from relaylane.delivery.compose import Composed, format_date, new_message_id
+from relaylane.delivery.compose import Composed, delivery_headers, format_date, new_message_id
 from relaylane.errors import InputError
 from relaylane.records import NewDelivery, NewMessage
 
@@ -43,13 +45,26 @@ def build_message(
         smtputf8=_needs_smtputf8(composed, sender, recipients),
         created_at=now,
         expires_at=now + lane.max_age,
-        deliveries=tuple(
-            NewDelivery(
-                recipient=r.addr, header_message_id=new_message_id(domain), header_date=date
-            )
-            for r in recipients
-        ),
+        deliveries=tuple(_delivery(composed, r, domain, date) for r in recipients),
     )
+
+
+def _delivery(composed: Composed, rcpt: Address, domain: str, date: str) -> NewDelivery:
+    """One delivery with the header lines it alone carries, made and checked once here so
+    the send path only concatenates bytes."""
+    own_id = None if composed.has_message_id else new_message_id(domain)
+    prefix = delivery_headers(
+        message_id=own_id,
+        date=None if composed.has_date else date,
+        to=None if composed.has_to else rcpt.header(),
+    )
+    message_id = own_id or _existing_message_id(composed.body)
+    return NewDelivery(recipient=rcpt.addr, header_message_id=message_id, header_prefix=prefix)
+
+
+def _existing_message_id(body: bytes) -> str:
+    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(body)
+    return str(headers.get("Message-ID", "")).strip()
 
 
 def _needs_smtputf8(composed: Composed, sender: Address, recipients: Sequence[Address]) -> bool:

@@ -20,7 +20,8 @@ import os
 import socket
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -28,7 +29,6 @@ from typing import Any, Protocol, TypeVar
 from relaylane.clock import Clock, SystemClock
 from relaylane.config.models import Config, LaneConfig, RelayConfig
 from relaylane.delivery.board import RelayBoard
-from relaylane.delivery.compose import delivery_headers
 from relaylane.delivery.session import RelaySession, SendReport, SmtpSession
 from relaylane.delivery.stats import WorkerStats
 from relaylane.policy.classify import Verdict, classify
@@ -36,6 +36,7 @@ from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay
 from relaylane.policy.retry import RetrySchedule
 from relaylane.policy.vocabulary import Outcome
 from relaylane.records import AttemptRecord, Claimed, DeliveryResult, StoredBody
+from relaylane.store.queue import Step
 
 T = TypeVar("T")
 log = logging.getLogger("relaylane.worker")
@@ -54,6 +55,15 @@ class QueueStore(Protocol):
     def release(self, claims: list[Claimed], now: float) -> int: ...
     def renew(self, owner: str, now: float, lease: float) -> int: ...
     def reclaim_expired(self, now: float) -> int: ...
+    def step(
+        self,
+        results: Sequence[DeliveryResult],
+        plan: Sequence[tuple[str, int]],
+        known_bodies: AbstractSet[int],
+        now: float,
+        owner: str,
+        lease: float,
+    ) -> Step: ...
 
 
 @dataclass
@@ -67,15 +77,7 @@ class Job:
     tried: set[str] = field(default_factory=set)  # relays that had an infrastructure fault
 
     def payload(self) -> bytes:
-        b = self.body
-        return (
-            delivery_headers(
-                message_id=None if b.has_message_id else self.claim.header_message_id,
-                date=None if b.has_date else self.claim.header_date,
-                to=None if b.has_to else self.claim.recipient,
-            )
-            + b.body
-        )
+        return self.claim.prefix + self.body.body
 
 
 def new_owner() -> str:
@@ -93,7 +95,7 @@ class Worker:
         owner: str | None = None,
         stats: WorkerStats | None = None,
         idle_quit: float = 5.0,
-        flush_interval: float = 0.02,
+        flush_interval: float = 0.02,  # group-commit window while busy
         flush_size: int = 256,
         shutdown_grace: float = 30.0,
     ) -> None:
@@ -125,7 +127,8 @@ class Worker:
         }
         self._budget = {
             lane.name: max(
-                32, 8 * sum(config.relay_by_name(r.name).max_connections for r in lane.relays)
+                2 * self._batch,
+                8 * sum(config.relay_by_name(r.name).max_connections for r in lane.relays),
             )
             for lane in config.lane
         }
@@ -136,10 +139,8 @@ class Worker:
         self._bodies: OrderedDict[int, StoredBody] = OrderedDict()
         self._pending: list[DeliveryResult] = []
         self._wake = asyncio.Event()
-        self._flush_now = asyncio.Event()
         self._stopping = False
         self._unstarted: list[Claimed] = []
-        self._closed = False
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relaylane-db")
 
     # -- public -------------------------------------------------------------------
@@ -157,54 +158,71 @@ class Worker:
         keep queueing while the worker runs, like the demo)."""
         self._queues = {r.name: asyncio.PriorityQueue() for r in self.config.relay}
         await self._db(self.queue.reclaim_expired, self.clock.now())
-        helpers = [
-            asyncio.create_task(self._flusher(), name="flusher"),
-            asyncio.create_task(self._lease_keeper(), name="lease-keeper"),
-        ]
+        helpers = [asyncio.create_task(self._lease_keeper(), name="lease-keeper")]
         try:
-            await self._dispatch(until_idle, intake_done)
+            await self._pump(until_idle, intake_done)
         finally:
             await self._shutdown(helpers)
         return self.stats
 
-    # -- dispatching ----------------------------------------------------------------
-    async def _dispatch(self, until_idle: bool, intake_done: asyncio.Event | None) -> None:
-        while not self._stopping:
+    # -- the pump: one commit per tick --------------------------------------------------
+    async def _pump(self, until_idle: bool, intake_done: asyncio.Event | None) -> None:
+        """Each tick is one transaction: record finished results and claim more work for
+        every lane with room, transactional lanes first. Ticks come every
+        `flush_interval` while work is in flight (group commit), at once when a batch of
+        results is ready or a lane runs dry, and every `idle_poll` when idle."""
+        while True:
             self._wake.clear()
-            claimed = 0
-            for lane in self._lanes:
-                room = self._budget[lane.name] - self._inflight[lane.name]
-                want = 1 if self._inflight[lane.name] == 0 else min(self._batch, room // 4 or 1)
-                if room < want or self._stopping:
-                    continue
-                now = self.clock.now()
-                claims = await self._db(
-                    self.queue.claim,
-                    lane.name,
-                    now,
-                    min(room, self._batch),
+            plan = [] if self._stopping else self._claim_plan()
+            results, self._pending = self._pending, []
+            if plan or results:
+                step = await self._db(
+                    self.queue.step,
+                    results,
+                    plan,
+                    set(self._bodies),
+                    self.clock.now(),
                     self.owner,
                     self._lease,
                 )
-                if claims:
-                    claimed += len(claims)
-                    await self._admit(lane, claims)
-            if claimed:
-                continue
-            idle = sum(self._inflight.values()) == 0
-            if until_idle and idle and (intake_done is None or intake_done.is_set()):
+                self.stats.recorded += step.applied
+                self.stats.stale += len(results) - step.applied
+                self._keep_bodies(step.bodies)
+                for lane in self._lanes:
+                    self._admit(lane, step.claims.get(lane.name, []))
+                if any(step.claims.values()):
+                    continue
+            if self._stopping:
+                return
+            busy = sum(self._inflight.values()) > 0
+            drained = not busy and not self._pending
+            if until_idle and drained and (intake_done is None or intake_done.is_set()):
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+                await asyncio.wait_for(
+                    self._wake.wait(), self.flush_interval if busy else self._idle_poll
+                )
 
-    async def _admit(self, lane: LaneConfig, claims: list[Claimed]) -> None:
+    def _claim_plan(self) -> list[tuple[str, int]]:
+        """(lane, how many) for lanes with enough room: a lane with nothing in flight
+        claims at once; a busy one waits until a useful batch fits."""
+        plan = []
+        for lane in self._lanes:
+            inflight = self._inflight[lane.name]
+            room = self._budget[lane.name] - inflight
+            if room > 0 and (
+                inflight == 0 or room >= min(self._batch, self._budget[lane.name] // 2)
+            ):
+                plan.append((lane.name, min(room, self._batch)))
+        return plan
+
+    def _keep_bodies(self, bodies: dict[int, StoredBody]) -> None:
+        self._bodies.update(bodies)
+        while len(self._bodies) > BODY_CACHE_SIZE:
+            self._bodies.popitem(last=False)
+
+    def _admit(self, lane: LaneConfig, claims: list[Claimed]) -> None:
         self._inflight[lane.name] += len(claims)
-        missing = [c.message_id for c in claims if c.message_id not in self._bodies]
-        if missing:
-            for mid, body in (await self._db(self.queue.bodies, missing)).items():
-                self._bodies[mid] = body
-            while len(self._bodies) > BODY_CACHE_SIZE:
-                self._bodies.popitem(last=False)
         now = self.clock.now()
         for claim in claims:
             job = Job(claim, self._bodies[claim.message_id], lane)
@@ -251,10 +269,13 @@ class Worker:
         session = self.sessions(cfg)
         try:
             while True:
-                try:
-                    _, _, job = await asyncio.wait_for(queue.get(), self.idle_quit)
-                except TimeoutError:
-                    return
+                if queue.empty():  # wait, but QUIT once idle for `idle_quit`
+                    try:
+                        _, _, job = await asyncio.wait_for(queue.get(), self.idle_quit)
+                    except TimeoutError:
+                        return
+                else:
+                    _, _, job = queue.get_nowait()
                 if job is None:
                     return
                 if not self.board.may_send(cfg.name, job.claim.id, self.clock.now()):
@@ -350,25 +371,10 @@ class Worker:
         self._pending.append(result)
         self.stats.finished(job.lane.name, result, job.claim.created_at)
         self._inflight[job.lane.name] -= 1
-        self._wake.set()
-        if len(self._pending) >= self.flush_size:
-            self._flush_now.set()
+        if len(self._pending) >= self.flush_size or self._inflight[job.lane.name] == 0:
+            self._wake.set()
 
-    # -- recording ------------------------------------------------------------------
-    async def _flusher(self) -> None:
-        while not self._closed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flush_now.wait(), self.flush_interval)
-            self._flush_now.clear()
-            await self._flush()
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            applied = await self._db(self.queue.record, batch, self.clock.now(), self.owner)
-            self.stats.recorded += applied
-            self.stats.stale += len(batch) - applied
-
+    # -- leases and shutdown ---------------------------------------------------------
     async def _lease_keeper(self) -> None:
         renew_every = self._lease / 3
         reclaim_every = max(1.0, self._lease / 2)
@@ -402,17 +408,18 @@ class Worker:
                 task.cancel()
             if stuck:
                 await asyncio.wait(stuck)
-        self._closed = True
-        self._flush_now.set()
-        await asyncio.gather(helpers[0], return_exceptions=True)
         try:
-            await self._flush()
+            if self._pending:
+                results, self._pending = self._pending, []
+                applied = await self._db(self.queue.record, results, self.clock.now(), self.owner)
+                self.stats.recorded += applied
+                self.stats.stale += len(results) - applied
             if self._unstarted:
                 await self._db(self.queue.release, self._unstarted, self.clock.now())
         finally:
-            for task in helpers[1:]:
+            for task in helpers:
                 task.cancel()
-            await asyncio.gather(*helpers[1:], return_exceptions=True)
+            await asyncio.gather(*helpers, return_exceptions=True)
             self._db_thread.shutdown(wait=True)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:

@@ -17,6 +17,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from relaylane import runtime
 from relaylane.config import Config
 from relaylane.delivery.addresses import parse_address
 from relaylane.delivery.compose import compose
@@ -281,9 +282,9 @@ def demo_main(quick: bool, keep: Path | None, console: Console) -> DemoSummary:
     size = QUICK if quick else FULL
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-        summary = asyncio.run(run_demo(size, keep, console))
+        summary = runtime.run(run_demo(size, keep, console))
     else:
         with tempfile.TemporaryDirectory(prefix="relaylane-demo-") as tmp:
-            summary = asyncio.run(run_demo(size, Path(tmp), console))
+            summary = runtime.run(run_demo(size, Path(tmp), console))
     print_summary(summary, console)
     return summary

@@ -8,7 +8,8 @@ comes back late can never overwrite a newer result (its attempts are kept, marke
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -21,6 +22,7 @@ from relaylane.records import (
     NewMessage,
     StoredBody,
 )
+from relaylane.store.prepared import Prepared, sane_rowcount
 from relaylane.store.schema import attempts, deliveries, messages
 
 D = deliveries.c
@@ -35,10 +37,9 @@ CLAIM_COLUMNS = (
     D.retries,
     D.relay,
     D.pinned,
-    D.header_message_id,
-    D.header_date,
+    D.header_prefix,
 )
-_UPDATE_RESULT = (
+UPDATE_RESULT = Prepared(
     deliveries.update()
     .where(D.id == sa.bindparam("b_id"))
     .where(D.lease_token == sa.bindparam("b_token"))
@@ -60,6 +61,21 @@ _UPDATE_RESULT = (
         lease_expires=None,
     )
 )
+ATTEMPT_COLUMNS = (
+    "delivery_id",
+    "at",
+    "relay",
+    "stage",
+    "code",
+    "reply",
+    "outcome",
+    "bounce_class",
+    "duration_ms",
+    "failover",
+    "stale",
+    "worker",
+)
+INSERT_ATTEMPT = Prepared(attempts.insert().values({c: sa.bindparam(c) for c in ATTEMPT_COLUMNS}))
 
 
 class SqlQueue:
@@ -101,48 +117,40 @@ class SqlQueue:
                 found[mid].append(did)
         return [found[mid] for mid in mids]
 
-    # -- claiming -----------------------------------------------------------------
+    # -- claiming and recording (the worker's hot path) -----------------------------
     def claim(self, lane: str, now: float, limit: int, owner: str, lease: float) -> list[Claimed]:
         """Lease up to `limit` due deliveries of `lane`, oldest due first."""
-        if limit <= 0:
-            return []
-        due = (
-            sa.select(D.id)
-            .where(D.lane == lane, D.due_at <= now)
-            .order_by(D.due_at, D.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        stmt = (
-            deliveries.update()
-            .where(D.id.in_(due.scalar_subquery()))
-            .where(D.state.in_([s.value for s in CLAIMABLE_STATES]))
-            .values(
-                state=DeliveryState.SENDING.value,
-                due_at=None,
-                lease_owner=owner,
-                lease_expires=now + lease,
-                lease_token=D.lease_token + 1,
-                updated_at=now,
-            )
-            .returning(*CLAIM_COLUMNS)
-        )
         with self.engine.begin() as conn:
-            rows = conn.execute(stmt).all()
-        claimed = [Claimed(*row) for row in rows]
-        claimed.sort(key=lambda c: c.id)
-        return claimed
+            return _claim(conn, lane, now, limit, owner, lease)
 
     def bodies(self, message_ids: Iterable[int]) -> dict[int, StoredBody]:
-        ids = sorted(set(message_ids))
-        if not ids:
-            return {}
-        m = messages.c
-        stmt = sa.select(
-            m.id, m.mail_from, m.body, m.has_message_id, m.has_date, m.has_to, m.smtputf8
-        ).where(m.id.in_(ids))
         with self.engine.connect() as conn:
-            return {row[0]: StoredBody(*row[1:]) for row in conn.execute(stmt)}
+            return _bodies(conn, message_ids)
+
+    def record(self, results: Sequence[DeliveryResult], now: float, worker: str) -> int:
+        """Apply results whose lease is still current, in one commit; returns how many."""
+        if not results:
+            return 0
+        with self.engine.begin() as conn:
+            return _record(conn, results, now, worker)
+
+    def step(
+        self,
+        results: Sequence[DeliveryResult],
+        plan: Sequence[tuple[str, int]],
+        known_bodies: Set[int],
+        now: float,
+        owner: str,
+        lease: float,
+    ) -> Step:
+        """One commit for a worker's tick: record `results`, claim for each (lane, limit)
+        of `plan` in order, and load the bodies of claimed messages it does not hold."""
+        with self.engine.begin() as conn:
+            applied = _record(conn, results, now, owner)
+            claims = {lane: _claim(conn, lane, now, limit, owner, lease) for lane, limit in plan}
+            needed = {c.message_id for cs in claims.values() for c in cs} - known_bodies
+            bodies = _bodies(conn, needed)
+        return Step(applied=applied, claims=claims, bodies=bodies)
 
     def renew(self, owner: str, now: float, lease: float) -> int:
         """Extend every lease `owner` holds; returns how many."""
@@ -154,35 +162,7 @@ class SqlQueue:
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount
 
-    # -- results ------------------------------------------------------------------
-    def record(self, results: Sequence[DeliveryResult], now: float, worker: str) -> int:
-        """Apply results whose lease is still current, in one commit; returns how many."""
-        if not results:
-            return 0
-        with self.engine.begin() as conn:
-            current = self._current_tokens(conn, [r.id for r in results])
-            fresh = [r for r in results if current.get(r.id) == r.token]
-            if fresh:
-                conn.execute(_UPDATE_RESULT, [_result_params(r, now) for r in fresh])
-            fresh_ids = {r.id for r in fresh}
-            rows = [
-                _attempt_row(r.id, a, worker, stale=r.id not in fresh_ids)
-                for r in results
-                for a in r.attempts
-            ]
-            if rows:
-                conn.execute(attempts.insert(), rows)
-        return len(fresh)
-
-    @staticmethod
-    def _current_tokens(conn: sa.Connection, ids: list[int]) -> dict[int, int]:
-        stmt = (
-            sa.select(D.id, D.lease_token)
-            .where(D.id.in_(ids), D.state == DeliveryState.SENDING.value)
-            .with_for_update()
-        )
-        return {row[0]: row[1] for row in conn.execute(stmt)}
-
+    # -- shutdown and recovery ---------------------------------------------------------
     def release(self, claims: Sequence[Claimed], now: float) -> int:
         """Give back claims that were never attempted (graceful shutdown)."""
         if not claims:
@@ -251,10 +231,86 @@ class SqlQueue:
                     due_at=now,
                     lease_owner=None,
                     lease_expires=None,
+                    lease_token=D.lease_token + 1,  # fences off the worker that lost it
                     updated_at=now,
                 )
             )
         return len(ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one worker tick did."""
+
+    applied: int  # results applied (the others had lost their lease: stale)
+    claims: dict[str, list[Claimed]]  # newly claimed, by lane
+    bodies: dict[int, StoredBody]  # bodies of claimed messages the worker did not hold
+
+
+def _claim(
+    conn: sa.Connection, lane: str, now: float, limit: int, owner: str, lease: float
+) -> list[Claimed]:
+    if limit <= 0:
+        return []
+    due = (
+        sa.select(D.id)
+        .where(D.lane == lane, D.due_at <= now)
+        .order_by(D.due_at, D.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        deliveries.update()
+        .where(D.id.in_(due.scalar_subquery()))
+        .where(D.state.in_([s.value for s in CLAIMABLE_STATES]))
+        .values(
+            state=DeliveryState.SENDING.value,
+            due_at=None,
+            lease_owner=owner,
+            lease_expires=now + lease,
+            lease_token=D.lease_token + 1,
+            updated_at=now,
+        )
+        .returning(*CLAIM_COLUMNS)
+    )
+    claimed = [Claimed(*row) for row in conn.execute(stmt)]
+    claimed.sort(key=lambda c: c.id)
+    return claimed
+
+
+def _bodies(conn: sa.Connection, message_ids: Iterable[int]) -> dict[int, StoredBody]:
+    ids = sorted(set(message_ids))
+    if not ids:
+        return {}
+    m = messages.c
+    stmt = sa.select(
+        m.id, m.mail_from, m.body, m.has_message_id, m.has_date, m.has_to, m.smtputf8
+    ).where(m.id.in_(ids))
+    return {row[0]: StoredBody(*row[1:]) for row in conn.execute(stmt)}
+
+
+def _record(conn: sa.Connection, results: Sequence[DeliveryResult], now: float, worker: str) -> int:
+    """Apply the results whose lease token is still current; keep every attempt, marking
+    those of fenced-off results as stale. Each claim and each reclaim bumps the token, so
+    "token unchanged" is exactly "still ours"."""
+    if not results:
+        return 0
+    applied = UPDATE_RESULT.executemany(conn, [_result_params(r, now) for r in results])
+    if applied == len(results) and sane_rowcount(conn):
+        stale: set[int] = set()
+    else:  # someone else holds some of them now: find out which
+        current = _current_tokens(conn, [r.id for r in results])
+        stale = {r.id for r in results if current.get(r.id) != r.token}
+        applied = len(results) - len(stale)
+    rows = [_attempt_row(r.id, a, worker, stale=r.id in stale) for r in results for a in r.attempts]
+    if rows:
+        INSERT_ATTEMPT.executemany(conn, rows)
+    return applied
+
+
+def _current_tokens(conn: sa.Connection, ids: list[int]) -> dict[int, int]:
+    stmt = sa.select(D.id, D.lease_token).where(D.id.in_(ids))
+    return {row[0]: row[1] for row in conn.execute(stmt)}
 
 
 def _message_row(ref: str, msg: NewMessage) -> dict[str, object]:
@@ -284,7 +340,7 @@ def _delivery_row(mid: int, msg: NewMessage, d: NewDelivery) -> dict[str, object
         "expires_at": msg.expires_at,
         "due_at": msg.created_at if msg.due_at is None else msg.due_at,
         "header_message_id": d.header_message_id,
-        "header_date": d.header_date,
+        "header_prefix": d.header_prefix,
     }
 
 

@@ -53,7 +53,7 @@ def upgrade() -> None:
         sa.Column("lease_expires", sa.Float, nullable=True),
         sa.Column("lease_token", sa.Integer, nullable=False, server_default="0"),
         sa.Column("header_message_id", sa.String(255), nullable=False),
-        sa.Column("header_date", sa.String(64), nullable=False),
+        sa.Column("header_prefix", sa.LargeBinary, nullable=False),
         sa.Column("last_code", sa.Integer, nullable=True),
         sa.Column("last_reply", sa.Text, nullable=True),
         sa.Column("bounce_class", sa.String(32), nullable=True),
