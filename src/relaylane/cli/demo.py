@@ -19,6 +19,6 @@ def demo(
 ) -> None:
     """Run the main job end to end on loopback relays: three lanes, failover, throttling."""
     with user_errors():
-        summary = demo_main(quick, keep, console)
+        summary = demo_main(quick, keep, None if json else console)
     if json:
         print_json(summary)

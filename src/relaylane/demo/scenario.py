@@ -11,9 +11,14 @@ Some recipients do not exist (bounced); nothing leaves this machine.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import multiprocessing as mp
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 
+from relaylane import runtime
 from relaylane.config import Config, load_config_data
 from relaylane.sim import Behaviour, SimRelay, refusing_port
 
@@ -39,19 +44,56 @@ QUICK = DemoSize(transactional=20, marketing=600, outreach=100)
 @dataclass
 class DemoWorld:
     config: Config
-    relays: dict[str, SimRelay]
+    relays: RelayHost
 
     async def stop(self) -> None:
-        for relay in self.relays.values():
-            await relay.stop()
+        await asyncio.to_thread(self.relays.stop)
+
+
+class RelayHost:
+    """The simulated relays run in a process of their own, like relays on other hosts,
+    so they do not share the worker's interpreter."""
+
+    def __init__(self, throttle_after: int) -> None:
+        ctx = mp.get_context("spawn")
+        self._parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve_relays, args=(child, throttle_after), daemon=True)
+
+    def start(self, timeout: float = 30.0) -> dict[str, int]:
+        self._proc.start()
+        if not self._parent.poll(timeout):
+            self.stop()
+            raise RuntimeError("the demo's simulated relays did not start")
+        ports: dict[str, int] = self._parent.recv()
+        return ports
+
+    def stop(self) -> None:
+        if self._proc.is_alive():
+            self._parent.send("stop")
+            self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()
+
+
+def _serve_relays(conn: Connection, throttle_after: int) -> None:
+    async def serve() -> None:
+        relays = [await SimRelay(b, name=n).start() for n, b in _behaviours(throttle_after).items()]
+        conn.send({r.name: r.port for r in relays})
+        await asyncio.to_thread(conn.recv)  # until told to stop
+        for r in relays:
+            await r.stop()
+
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    runtime.run(serve())
 
 
 def _rules(*rules: tuple[str, str]) -> list[tuple[str, str]]:
     return list(rules)
 
 
-async def build_world(workdir: Path, throttle_after: int = 300) -> DemoWorld:
-    behaviours = {
+def _behaviours(throttle_after: int) -> dict[str, Behaviour]:
+    return {
         "tx-backup": Behaviour(rcpt_rules=_rules(UNKNOWN_USER)),
         "mkt-a": Behaviour(rcpt_rules=_rules(UNKNOWN_USER)),
         "mkt-b": Behaviour(rcpt_rules=_rules(UNKNOWN_USER), delay=0.004),
@@ -64,8 +106,11 @@ async def build_world(workdir: Path, throttle_after: int = 300) -> DemoWorld:
         "out-a": Behaviour(rcpt_rules=_rules(UNKNOWN_USER, REPUTATION, GREYLIST), delay=0.002),
         "out-b": Behaviour(rcpt_rules=_rules(UNKNOWN_USER, REPUTATION, GREYLIST), delay=0.002),
     }
-    relays = {name: await SimRelay(b, name=name).start() for name, b in behaviours.items()}
-    ports = {name: r.port for name, r in relays.items()}
+
+
+async def build_world(workdir: Path, throttle_after: int = 300) -> DemoWorld:
+    host = RelayHost(throttle_after)
+    ports = await asyncio.to_thread(host.start)
     ports["tx-primary"] = refusing_port()
 
     def relay(name: str, conns: int) -> dict[str, object]:
@@ -116,4 +161,4 @@ async def build_world(workdir: Path, throttle_after: int = 300) -> DemoWorld:
         ],
     }
     config = load_config_data(data, source="<demo>", base_dir=workdir, env={})
-    return DemoWorld(config=config, relays=relays)
+    return DemoWorld(config=config, relays=host)

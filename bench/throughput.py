@@ -1,0 +1,195 @@
+"""bench/throughput: relaylane end to end against Postfix, in the same run.
+
+relaylane: 20,000 deliveries of about 4 KB, each its own message, queued in batches of
+1,000 by a producer process (an application submitting, as an API would) while one
+worker process delivers them on one lane over 4 relays to 4 loopback smtp-sink
+processes. Timed from the first enqueue to the last recorded result (committed), with
+SQLite (WAL, synchronous=FULL) as the store. Peak RSS is the worker process's.
+
+Postfix: a private instance relaying to smtp-sink, fed by smtp-source with the same
+volume and size, timed until its queue is empty (bench/postfix_peer.py).
+
+    python bench/throughput.py [--messages 20000] [--size 4096] [--relays 4] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import resource
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from postfix_peer import free_port, run_postfix_peer, start_sink
+from relaylane import runtime
+from relaylane.config import Config, load_config_data
+from relaylane.delivery.addresses import parse_address
+from relaylane.delivery.compose import compose
+from relaylane.delivery.submit import build_message
+from relaylane.delivery.worker import Worker
+from relaylane.records import NewMessage
+from relaylane.store import open_store
+
+BATCH = 1000
+
+
+def bench_config(workdir: Path, ports: list[int], connections: int) -> Config:
+    relays = [
+        {
+            "name": f"sink{i}",
+            "host": "127.0.0.1",
+            "port": port,
+            "tls": "none",
+            "helo": "bench.relaylane.test",
+            "max_connections": connections,
+            "max_messages_per_connection": 1000,
+        }
+        for i, port in enumerate(ports)
+    ]
+    data = {
+        "store": {"url": f"sqlite:///{workdir / 'bench.db'}"},
+        "worker": {"claim_batch": 256, "idle_poll": "50ms"},
+        "relay": relays,
+        "lane": [
+            {
+                "name": "bulk",
+                "purpose": "marketing",
+                "strategy": "round_robin",
+                "relays": [r["name"] for r in relays],
+            }
+        ],
+    }
+    return load_config_data(data, source="<bench>", base_dir=workdir, env={})
+
+
+def make_batches(config: Config, messages: int, size: int, now: float) -> list[list[NewMessage]]:
+    filler = ("relaylane benchmark body line, about seventy characters of plain text.\n") * (
+        size // 72
+    )
+    batches: list[list[NewMessage]] = []
+    for start in range(0, messages, BATCH):
+        batch = []
+        for i in range(start, min(messages, start + BATCH)):
+            composed = compose(
+                from_="Bench <bench@news.acme.test>", subject=f"Benchmark {i}", text=filler
+            )
+            rcpt = parse_address(f"user{i}@sink.test")
+            batch.append(build_message(config, "bulk", composed, [rcpt], now))
+        batches.append(batch)
+    return batches
+
+
+def producer(config: Config, messages: int, size: int, ready: Any, go: Any, done: Any) -> None:
+    """An application in its own process: composes its messages first (untimed), then
+    queues them in batches of 1,000 once told to go, each batch one durable commit."""
+    batches = make_batches(config, messages, size, time.time())
+    store = open_store(config.store.url)
+    ready.set()
+    go.wait()
+    for batch in batches:
+        store.queue.enqueue(batch)
+    done.value = time.perf_counter()
+    store.close()
+
+
+async def run_relaylane(config: Config, messages: int, size: int) -> dict[str, float]:
+    """Time from the first enqueue to the last recorded result, with the producer
+    queueing while the worker delivers (as Postfix's intake and delivery overlap)."""
+    open_store(config.store.url).close()  # create the schema before the race starts
+    ctx = mp.get_context("spawn")
+    ready, go, done = ctx.Event(), ctx.Event(), ctx.Value("d", 0.0)
+    proc = ctx.Process(target=producer, args=(config, messages, size, ready, go, done))
+    proc.start()
+    await asyncio.to_thread(ready.wait)
+    store = open_store(config.store.url)
+    intake_done = asyncio.Event()
+
+    async def watch() -> None:
+        await asyncio.to_thread(proc.join)
+        intake_done.set()
+
+    try:
+        started = time.perf_counter()
+        go.set()
+        watcher = asyncio.create_task(watch())
+        worker = Worker(config, store.queue, idle_quit=2.0)
+        stats = await worker.run(until_idle=True, intake_done=intake_done)
+        finished = time.perf_counter()
+        await watcher
+        counts = store.reads.status(time.time()).by_state
+    finally:
+        store.close()
+    seconds = finished - started
+    return {
+        "messages": messages,
+        "sent": counts.get("sent", 0),
+        "recorded": stats.recorded,
+        "enqueue_seconds": done.value - started,
+        "seconds": seconds,
+        "msgs_per_sec": messages / seconds,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--relays", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=4, help="per relay")
+    parser.add_argument("--skip-postfix", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="rl-bench-") as tmp:
+        ports = [free_port() for _ in range(args.relays)]
+        for port in ports:
+            sink = start_sink(port)
+            stack.callback(sink.wait)
+            stack.callback(sink.terminate)
+        config = bench_config(Path(tmp), ports, args.connections)
+        body = len(make_batches(config, 1, args.size, time.time())[0][0].body)
+        ours = runtime.run(run_relaylane(config, args.messages, args.size))
+    ours["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ours["body_bytes"] = body
+    result: dict[str, object] = {"relaylane": ours}
+    if not args.skip_postfix:
+        peer = run_postfix_peer(messages=args.messages, size=args.size)
+        result["postfix"] = {
+            "messages": peer.messages,
+            "delivered": peer.delivered,
+            "seconds": peer.seconds,
+            "msgs_per_sec": peer.msgs_per_sec,
+            "intake_seconds": peer.intake_seconds,
+        }
+        result["ratio"] = ours["msgs_per_sec"] / peer.msgs_per_sec
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"relaylane: {ours['messages']:.0f} deliveries of {body} bytes, "
+            f"{ours['sent']:.0f} sent, in {ours['seconds']:.2f}s "
+            f"(all queued after {ours['enqueue_seconds']:.2f}s): "
+            f"{ours['msgs_per_sec']:.0f} msg/s end to end, peak RSS {ours['peak_rss_mb']:.0f} MB"
+        )
+        if "postfix" in result:
+            p = result["postfix"]
+            assert isinstance(p, dict)
+            print(
+                f"postfix:   {p['messages']} messages, {p['delivered']} delivered, in "
+                f"{p['seconds']:.2f}s: {p['msgs_per_sec']:.0f} msg/s end to end"
+            )
+            print(f"ratio relaylane/postfix: {result['ratio']:.2f}x")
+    sent_all = ours["sent"] == ours["messages"]
+    return 0 if sent_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
