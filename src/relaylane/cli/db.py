@@ -25,4 +25,4 @@ def db_upgrade(config: Path | None = ConfigOption) -> None:
     if before == after:
         console.print(f"schema already at revision {after}")
     else:
-        console.print(f"schema upgraded from {before or 'empty'} to {after}")
+        console.print(f"schema upgraded from revision {before or 'none (empty)'} to {after}")
