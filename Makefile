@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench soak clean
+.PHONY: demo test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
-	@command -v $(PY) >/dev/null || { echo "python3 (3.11+) is required: apt-get install -y python3 python3-venv"; exit 1; }
-	@test -d $(VENV) || $(PY) -m venv $(VENV) || { echo "venv failed: apt-get install -y python3-venv"; exit 1; }
+	@PY=$(PY) bash scripts/ensure-system.sh
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
