@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from relaylane.policy.vocabulary import CLAIMABLE_STATES, BounceClass, DeliveryState, Outcome
+from relaylane.policy.vocabulary import (
+    CLAIMABLE_STATES,
+    BounceClass,
+    DeliveryState,
+    Outcome,
+    Stage,
+)
 from relaylane.records import (
     AttemptRecord,
     Claimed,
@@ -187,41 +193,24 @@ class SqlQueue:
             return res.rowcount
 
     def reclaim_expired(self, now: float) -> int:
-        """Return deliveries whose worker's lease ran out to the queue (due now)."""
-        expired = sa.select(D.id).where(D.lease_expires < now).with_for_update(skip_locked=True)
+        """Return deliveries whose worker's lease ran out to the queue (due now), noting in
+        each one's history that the outcome of the lost attempt is unknown."""
+        expired = (
+            sa.select(D.id, D.relay, D.lease_owner)
+            .where(D.lease_expires < now)
+            .with_for_update(skip_locked=True)
+        )
         with self.engine.begin() as conn:
-            ids = list(conn.execute(expired).scalars())
-            if not ids:
+            rows = conn.execute(expired).all()
+            if not rows:
                 return 0
-            conn.execute(
-                attempts.insert().from_select(
-                    [
-                        "delivery_id",
-                        "at",
-                        "relay",
-                        "stage",
-                        "code",
-                        "reply",
-                        "outcome",
-                        "bounce_class",
-                        "duration_ms",
-                        "worker",
-                    ],
-                    sa.select(
-                        D.id,
-                        sa.literal(now),
-                        D.relay,
-                        sa.literal("local"),
-                        sa.null(),
-                        sa.literal(
-                            "lease expired: the worker stopped answering; outcome unknown, retrying"
-                        ),
-                        sa.literal(Outcome.DEFERRED.value),
-                        sa.literal(BounceClass.TRANSIENT.value),
-                        sa.literal(0.0),
-                        D.lease_owner,
-                    ).where(D.id.in_(ids)),
-                )
+            ids = [row[0] for row in rows]
+            INSERT_ATTEMPT.executemany(
+                conn,
+                [
+                    _attempt_row(did, _lease_lost(now, relay), owner, stale=False)
+                    for did, relay, owner in rows
+                ],
             )
             conn.execute(
                 deliveries.update()
@@ -311,6 +300,19 @@ def _record(conn: sa.Connection, results: Sequence[DeliveryResult], now: float, 
 def _current_tokens(conn: sa.Connection, ids: list[int]) -> dict[int, int]:
     stmt = sa.select(D.id, D.lease_token).where(D.id.in_(ids))
     return {row[0]: row[1] for row in conn.execute(stmt)}
+
+
+def _lease_lost(now: float, relay: str | None) -> AttemptRecord:
+    return AttemptRecord(
+        at=now,
+        relay=relay,
+        stage=Stage.LOCAL,
+        code=None,
+        reply="lease expired: the worker stopped answering; outcome unknown, retrying",
+        outcome=Outcome.DEFERRED,
+        bounce_class=BounceClass.TRANSIENT,
+        duration_ms=0.0,
+    )
 
 
 def _message_row(ref: str, msg: NewMessage) -> dict[str, object]:
