@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from relaylane.cli.app import app
-from relaylane.sim import Behaviour, SimRelay
+from relaylane.sim import Behaviour, SimRelay, refusing_port
 from relaylane.store import open_store
 
 runner = CliRunner()
@@ -332,3 +332,50 @@ def test_demo_quick_summary() -> None:
     assert summary["lanes"]["outreach"]["blocked"] >= 1
     assert summary["lanes"]["marketing"]["bounced"] >= 1
     assert summary["transactional_p95"] is not None
+
+
+async def test_worker_logs_when_a_relay_circuit_opens(tmp_path: Path, store_url: str) -> None:
+    async with SimRelay() as backup:
+        extra = f"""
+[[relay]]
+name = "tx-backup"
+host = "127.0.0.1"
+port = {backup.port}
+tls = "none"
+"""
+        path = write_config(tmp_path, store_url, refusing_port())
+        text = path.read_text().replace(
+            'relays = ["tx-primary"]', 'relays = ["tx-primary", "tx-backup"]'
+        )
+        path.write_text(text + extra)
+        code, out = await asyncio.to_thread(
+            run,
+            "send",
+            "--config",
+            str(path),
+            "--lane",
+            "transactional",
+            "--from",
+            "a@tx.acme.test",
+            "--to",
+            "b@example.test",
+            "--text",
+            "x",
+        )
+        assert code == 0, out
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "relaylane",
+            "worker",
+            "--until-idle",
+            "--config",
+            str(path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(proc.communicate(), 60)
+    text_out = output.decode()
+    assert proc.returncode == 0, text_out
+    assert "relay tx-primary: circuit open" in text_out
+    assert backup.accepted == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from pathlib import Path
 
@@ -30,6 +31,9 @@ def worker(
     json: bool = JsonOption,
 ) -> None:
     """Deliver queued mail. SIGTERM or Ctrl-C stops it gracefully: nothing is lost."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     with user_errors():
         cfg = load(config)
         with store_for(cfg) as store:

@@ -89,17 +89,25 @@ class RelayBoard:
         return False
 
     # -- feedback -----------------------------------------------------------------
-    def on_fault(self, relay: str, now: float, reason: str) -> None:
-        self._breakers[relay] = br.on_fault(self._breakers[relay], now, reason)
+    def on_fault(self, relay: str, now: float, reason: str) -> br.Breaker | None:
+        """Record an infrastructure fault; returns the breaker when this fault (re)opened
+        it, for the caller to report."""
+        before = self._breakers[relay]
+        after = br.on_fault(before, now, reason)
+        self._breakers[relay] = after
         self._probe.pop(relay, None)
+        return after if br.reopens_at(after) != br.reopens_at(before) else None
 
-    def on_answer(self, relay: str, delivery_id: int) -> None:
+    def on_answer(self, relay: str, delivery_id: int) -> bool:
         """The relay answered (whatever it said): its infrastructure works. Only the probe
-        closes an open breaker; a send that began before the fault changes nothing."""
+        closes an open breaker; a send that began before the fault changes nothing.
+        Returns True when this answer closed the breaker."""
         b = self._breakers[relay]
         if b.state is br.BreakerState.HALF_OPEN and self._probe.get(relay) == delivery_id:
             self._breakers[relay] = br.on_success(b)
             self._probe.pop(relay, None)
+            return True
+        return False
 
     def retry_at(self, lane: LaneConfig, now: float) -> float:
         """When a relay of the lane may next be tried (the earliest breaker reopening)."""

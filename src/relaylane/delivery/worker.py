@@ -317,7 +317,8 @@ class Worker:
             duration_ms=report.duration * 1000.0,
         )
         if not fault:
-            self.board.on_answer(relay, job.claim.id)
+            if self.board.on_answer(relay, job.claim.id):
+                log.info("relay %s answers again: circuit closed", relay)
             self.stats.attempt(relay, verdict.outcome, report.duration, False)
             result = after_answer(
                 job.claim,
@@ -330,7 +331,14 @@ class Worker:
             )
             self._finish(job, result)
             return False
-        self.board.on_fault(relay, now, verdict.reason)
+        opened = self.board.on_fault(relay, now, verdict.reason)
+        if opened is not None:
+            log.warning(
+                "relay %s: circuit open for %.0fs (%s); its lane's other relays take over",
+                relay,
+                opened.cool_down,
+                verdict.reason,
+            )
         job.tried.add(relay)
         index = len(job.attempts)
         job.attempts.append(attempt)
