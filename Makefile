@@ -30,7 +30,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	bash bench/ensure-postfix.sh
-	$(BIN)/python bench/throughput.py
+	bench/throughput
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

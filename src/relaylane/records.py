@@ -92,3 +92,12 @@ class DeliveryResult:
     @property
     def last(self) -> AttemptRecord | None:
         return self.attempts[-1] if self.attempts else None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one worker tick did in its single transaction."""
+
+    applied: int  # results applied (the others had lost their lease: stale)
+    claims: dict[str, list[Claimed]]  # newly claimed, by lane
+    bodies: dict[int, StoredBody]  # bodies of claimed messages the worker did not hold

@@ -1,11 +1,11 @@
 """The delivery worker: claim, route, send, record. One asyncio loop per process.
 
-- A dispatcher claims due deliveries lane by lane, transactional lanes first, each lane
-  within its own in-flight budget, so a marketing backlog never delays a password reset.
+- A pump runs one database transaction per tick: it records the results finished since
+  the last tick and claims due deliveries lane by lane, transactional lanes first, each
+  lane within its own in-flight budget, so a marketing backlog never delays a password
+  reset. Database calls run on one dedicated thread so the event loop keeps sending.
 - Each relay has a queue and up to `max_connections` connection tasks that reuse their
   SMTP session for up to `max_messages_per_connection` messages.
-- Results are recorded in batches (one commit each) by a flusher; database calls run on
-  one dedicated thread so the event loop keeps sending meanwhile.
 - Claims are leased; the lease is renewed while the worker lives, and expired leases of
   dead workers are reclaimed. On stop, unstarted claims are released, in-flight sends
   finish, and every result is committed before `run` returns.
@@ -35,8 +35,7 @@ from relaylane.policy.classify import Verdict, classify
 from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay
 from relaylane.policy.retry import RetrySchedule
 from relaylane.policy.vocabulary import Outcome
-from relaylane.records import AttemptRecord, Claimed, DeliveryResult, StoredBody
-from relaylane.store.queue import Step
+from relaylane.records import AttemptRecord, Claimed, DeliveryResult, Step, StoredBody
 
 T = TypeVar("T")
 log = logging.getLogger("relaylane.worker")
@@ -47,10 +46,6 @@ BODY_CACHE_SIZE = 2048
 class QueueStore(Protocol):
     """The store seam the worker needs (relaylane.store.queue.SqlQueue implements it)."""
 
-    def claim(
-        self, lane: str, now: float, limit: int, owner: str, lease: float
-    ) -> list[Claimed]: ...
-    def bodies(self, message_ids: list[int]) -> dict[int, StoredBody]: ...
     def record(self, results: list[DeliveryResult], now: float, worker: str) -> int: ...
     def release(self, claims: list[Claimed], now: float) -> int: ...
     def renew(self, owner: str, now: float, lease: float) -> int: ...

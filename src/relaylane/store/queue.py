@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence, Set
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -26,6 +25,7 @@ from relaylane.records import (
     DeliveryResult,
     NewDelivery,
     NewMessage,
+    Step,
     StoredBody,
 )
 from relaylane.store.prepared import Prepared, sane_rowcount
@@ -225,15 +225,6 @@ class SqlQueue:
                 )
             )
         return len(ids)
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """What one worker tick did."""
-
-    applied: int  # results applied (the others had lost their lease: stale)
-    claims: dict[str, list[Claimed]]  # newly claimed, by lane
-    bodies: dict[int, StoredBody]  # bodies of claimed messages the worker did not hold
 
 
 def _claim(
