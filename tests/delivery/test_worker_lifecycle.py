@@ -11,7 +11,7 @@ import pytest
 from relaylane.clock import FakeClock
 from relaylane.delivery.worker import Worker
 from relaylane.sim import SimRelay
-from relaylane.store import Store
+from relaylane.store import Store, open_store
 from tests.helpers import deliver, lane, make_config, queue, relay
 
 BACKLOG = 20_000
@@ -95,3 +95,29 @@ async def test_stop_while_sending_loses_nothing(
     assert "sending" not in counts
     assert counts["sent"] == accepted_at_stop  # every accepted message is recorded as sent
     assert counts["sent"] + counts["queued"] == 300
+
+
+async def test_two_workers_share_the_queue_and_send_each_delivery_once(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    async with SimRelay() as sim:
+        cfg = make_config(
+            store_url,
+            [relay("r1", sim.port, max_connections=2)],
+            [lane("tx", ["r1"])],
+            tmp_path,
+            claim_batch=50,
+        )
+        queue(store, cfg, "tx", [f"u{i}@example.test" for i in range(600)], time.time())
+        other = open_store(store_url)  # a second worker with its own connections
+        try:
+            first = Worker(cfg, store.queue, idle_quit=0.5)
+            second = Worker(cfg, other.queue, idle_quit=0.5)
+            a, b = await asyncio.gather(first.run(until_idle=True), second.run(until_idle=True))
+        finally:
+            other.close()
+    recipients = [r.rcpt_tos[0] for r in sim.received]
+    assert len(recipients) == 600 and len(set(recipients)) == 600  # each exactly once
+    assert a.recorded + b.recorded == 600
+    assert a.recorded > 0 and b.recorded > 0  # both did work
+    assert store.reads.status(time.time()).by_state == {"sent": 600}
