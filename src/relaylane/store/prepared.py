@@ -8,6 +8,7 @@ are ints, floats, strings, bytes, bools and None: no type processing is needed).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,13 +37,21 @@ class Prepared:
 
     def executemany(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Run for every row in one executemany; returns the total rowcount (see
-        `sane_rowcount`)."""
+        `sane_rowcount`). Rows must all have the same keys; bind parameters a row leaves
+        out take the statement's own values."""
+        if not rows:
+            return 0
         sql, names, defaults = self._for(conn.dialect)
-        params: list[Any]
-        if names is not None:
-            params = [tuple(r[n] if n in r else defaults[n] for n in names) for r in rows]
+        missing = {k: v for k, v in defaults.items() if k not in rows[0]}
+        full = [{**missing, **r} for r in rows] if missing else rows
+        params: Sequence[Any]
+        if names is None:
+            params = full
+        elif len(names) == 1:
+            params = [(r[names[0]],) for r in full]
         else:
-            params = [{**defaults, **r} for r in rows]
+            getter = operator.itemgetter(*names)
+            params = [getter(r) for r in full]
         return conn.exec_driver_sql(sql, params).rowcount
 
 
