@@ -81,6 +81,35 @@ ATTEMPT_COLUMNS = (
     "stale",
     "worker",
 )
+MESSAGE_COLUMNS = (
+    "ref",
+    "created_at",
+    "lane",
+    "mail_from",
+    "from_domain",
+    "body",
+    "size",
+    "has_message_id",
+    "has_date",
+    "has_to",
+    "smtputf8",
+)
+INSERT_MESSAGE = Prepared(messages.insert().values({c: sa.bindparam(c) for c in MESSAGE_COLUMNS}))
+DELIVERY_COLUMNS = (
+    "message_id",
+    "lane",
+    "recipient",
+    "state",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "due_at",
+    "header_message_id",
+    "header_prefix",
+)
+INSERT_DELIVERY = Prepared(
+    deliveries.insert().values({c: sa.bindparam(c) for c in DELIVERY_COLUMNS})
+)
 INSERT_ATTEMPT = Prepared(attempts.insert().values({c: sa.bindparam(c) for c in ATTEMPT_COLUMNS}))
 
 
@@ -94,22 +123,26 @@ class SqlQueue:
     def enqueue(self, batch: Sequence[NewMessage]) -> list[list[int]]:
         """Store every message and its deliveries in ONE commit; returns delivery ids.
 
-        Three statements whatever the batch size: the messages (multi-row INSERT ...
-        RETURNING, matched back by their unique `ref`), every delivery (executemany),
-        and one SELECT of the new delivery ids in insertion order.
+        Four statements whatever the batch size: the messages (executemany), their ids
+        (one SELECT by their unique `ref`), every delivery (executemany), and the new
+        delivery ids in insertion order (one SELECT).
         """
         if not batch:
             return []
         refs = [secrets.token_hex(12) for _ in batch]
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                messages.insert().returning(messages.c.id, messages.c.ref),
-                [_message_row(ref, msg) for ref, msg in zip(refs, batch, strict=True)],
-            ).all()
-            ids_by_ref = {ref: mid for mid, ref in rows}
+            INSERT_MESSAGE.executemany(
+                conn, [_message_row(ref, msg) for ref, msg in zip(refs, batch, strict=True)]
+            )
+            ids_by_ref = {
+                ref: mid
+                for mid, ref in conn.execute(
+                    sa.select(messages.c.id, messages.c.ref).where(messages.c.ref.in_(refs))
+                )
+            }
             mids = [ids_by_ref[ref] for ref in refs]
-            conn.execute(
-                deliveries.insert(),
+            INSERT_DELIVERY.executemany(
+                conn,
                 [
                     _delivery_row(mid, msg, d)
                     for mid, msg in zip(mids, batch, strict=True)
