@@ -128,6 +128,8 @@ def test_send_prints_ids_and_refuses_bad_input(tmp_path: Path, store_url: str) -
         "bob@example.test",
         "--to",
         "ann@example.test",
+        "--to",
+        "Bob@example.test",  # the same recipient again: sent once
         "--subject",
         "Reset",
         "--text",
