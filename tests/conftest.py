@@ -64,6 +64,8 @@ def pg_url() -> Iterator[str]:
     if reason is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true requires PostgreSQL: {reason}")
+        # Outside CI a developer may lack PostgreSQL: the PostgreSQL half of the suite is
+        # then skipped, with the reason shown by -ra; CI=true makes it mandatory above.
         pytest.skip(reason)
     name = f"relaylane_test_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(
