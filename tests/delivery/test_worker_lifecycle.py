@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from relaylane.clock import FakeClock
 from relaylane.delivery.worker import Worker
@@ -121,3 +123,34 @@ async def test_two_workers_share_the_queue_and_send_each_delivery_once(
     assert a.recorded + b.recorded == 600
     assert a.recorded > 0 and b.recorded > 0  # both did work
     assert store.reads.status(time.time()).by_state == {"sent": 600}
+
+
+class FlakyQueue:
+    """The real queue, except that its first `failures` ticks fail like a locked or
+    unreachable database."""
+
+    def __init__(self, queue: Any, failures: int) -> None:
+        self.queue = queue
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
+
+    def step(self, *args: Any) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise sa.exc.OperationalError("step", {}, Exception("database is locked"))
+        return self.queue.step(*args)
+
+
+async def test_store_trouble_is_retried_and_nothing_is_lost(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    async with SimRelay() as sim:
+        cfg = make_config(store_url, [relay("r1", sim.port)], [lane("tx", ["r1"])], tmp_path)
+        ids = queue(store, cfg, "tx", [f"u{i}@example.test" for i in range(20)], time.time())
+        flaky = FlakyQueue(store.queue, failures=2)
+        await Worker(cfg, flaky, idle_quit=0.5).run(until_idle=True)  # type: ignore[arg-type]
+    assert flaky.failures == 0
+    assert sim.accepted == 20
+    assert all(store.reads.delivery(i).delivery.state == "sent" for i in ids)

@@ -11,6 +11,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 
@@ -50,6 +51,12 @@ def user_errors() -> Iterator[None]:
         fail(str(exc.args[0] if exc.args else exc), 1)
     except StoreError as exc:
         fail(str(exc), 1)
+    except sa.exc.DBAPIError as exc:
+        fail(
+            f"the store failed: {exc.orig!r}. Nothing acknowledged is lost: deliveries in "
+            "flight are retried once their lease expires. Check [store] url and the database",
+            1,
+        )
     except RelaylaneError as exc:
         fail(str(exc), 1)
 

@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+import sqlalchemy as sa
+
 from relaylane.clock import Clock, SystemClock
 from relaylane.config.models import Config, LaneConfig, RelayConfig
 from relaylane.delivery.board import RelayBoard
@@ -135,6 +137,8 @@ class Worker:
         self._pending: list[DeliveryResult] = []
         self._wake = asyncio.Event()
         self._stopping = False
+        self._stop_requested = asyncio.Event()
+        self._store_failures = 0
         self._unstarted: list[Claimed] = []
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relaylane-db")
 
@@ -142,6 +146,7 @@ class Worker:
     def request_stop(self) -> None:
         """Stop claiming; finish or release what is in hand (safe from a signal handler)."""
         self._stopping = True
+        self._stop_requested.set()
         self._wake.set()
 
     async def run(
@@ -171,15 +176,21 @@ class Worker:
             plan = [] if self._stopping else self._claim_plan()
             results, self._pending = self._pending, []
             if plan or results:
-                step = await self._db(
-                    self.queue.step,
-                    results,
-                    plan,
-                    set(self._bodies),
-                    self.clock.now(),
-                    self.owner,
-                    self._lease,
-                )
+                try:
+                    step = await self._db(
+                        self.queue.step,
+                        results,
+                        plan,
+                        set(self._bodies),
+                        self.clock.now(),
+                        self.owner,
+                        self._lease,
+                    )
+                except sa.exc.DBAPIError as exc:  # the transaction rolled back: retry it
+                    self._pending[:0] = results
+                    await self._store_trouble(exc)
+                    continue
+                self._store_failures = 0
                 self.stats.recorded += step.applied
                 self.stats.stale += len(results) - step.applied
                 self._keep_bodies(step.bodies)
@@ -197,6 +208,16 @@ class Worker:
                 await asyncio.wait_for(
                     self._wake.wait(), self.flush_interval if busy else self._idle_poll
                 )
+
+    async def _store_trouble(self, exc: Exception) -> None:
+        """The store failed (locked too long, connection lost, failover in progress):
+        keep the results in hand and try again after a pause that grows to 30 s. Sends in
+        flight go on; nothing is lost, and leases are renewed once the store is back."""
+        self._store_failures += 1
+        pause = min(30.0, 0.5 * 2 ** (self._store_failures - 1))
+        log.error("store unavailable (%s); retrying in %.1fs", exc.__class__.__name__, pause)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_requested.wait(), pause)
 
     def _claim_plan(self) -> list[tuple[str, int]]:
         """(lane, how many) for lanes with enough room: a lane with nothing in flight
@@ -385,11 +406,14 @@ class Worker:
         while True:
             await asyncio.sleep(renew_every)
             now = self.clock.now()
-            await self._db(self.queue.renew, self.owner, now, self._lease)
             since_reclaim += renew_every
-            if since_reclaim >= reclaim_every:
-                since_reclaim = 0.0
-                await self._db(self.queue.reclaim_expired, now)
+            try:
+                await self._db(self.queue.renew, self.owner, now, self._lease)
+                if since_reclaim >= reclaim_every:
+                    since_reclaim = 0.0
+                    await self._db(self.queue.reclaim_expired, now)
+            except sa.exc.DBAPIError as exc:  # the pump reports and retries store trouble
+                log.warning("could not renew leases: %s", exc.__class__.__name__)
 
     async def _shutdown(self, helpers: list[asyncio.Task[None]]) -> None:
         """Release what was never started, let sends in flight finish (up to a grace
