@@ -9,7 +9,8 @@ from email.parser import BytesHeaderParser
 
 from relaylane.config.models import Config
 from relaylane.delivery.addresses import Address
-from relaylane.delivery.compose import Composed, delivery_headers, format_date, new_message_id
+from relaylane.delivery.compose import Composed
+from relaylane.delivery.headers import delivery_headers, format_date, new_message_id
 from relaylane.errors import InputError
 from relaylane.records import NewDelivery, NewMessage
 
