@@ -574,6 +574,8 @@ class PrivatePostfix:
             proc.wait(5)
         if self._reader is not None:
             self._reader.join(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 # ---------------------------------------------------------------------------------------------
