@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import email
+import ssl
 import time
 from pathlib import Path
 
 from relaylane.clock import FakeClock
+from relaylane.config.models import RelayConfig
+from relaylane.delivery.session import SmtpSession
 from relaylane.sim import Behaviour, SimRelay, refusing_port
 from relaylane.store import Store
 from tests.helpers import deliver, lane, make_config, queue, relay
@@ -271,3 +274,25 @@ async def test_stalled_relay_times_out_and_fails_over(
     assert d.delivery.state == "sent" and d.delivery.relay == "b"
     assert "timeout" in d.attempts[0].reply
     assert elapsed < 3.0  # never waited for the stalled relay beyond its data_end timeout
+
+
+async def test_a_relay_that_cannot_be_set_up_fails_over(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    async with SimRelay() as backup:
+        cfg = make_config(
+            store_url,
+            [relay("broken", refusing_port()), relay("backup", backup.port)],
+            [lane("tx", ["broken", "backup"])],
+            tmp_path,
+        )
+        [i] = queue(store, cfg, "tx", ["a@example.test"], time.time())
+
+        def sessions(relay_cfg: RelayConfig) -> SmtpSession:
+            if relay_cfg.name == "broken":
+                raise ssl.SSLError("cannot load the CA bundle")
+            return SmtpSession(relay_cfg)
+
+        await deliver(cfg, store, sessions=sessions)
+    d = store.reads.delivery(i).delivery
+    assert d.state == "sent" and d.relay == "backup"

@@ -282,7 +282,14 @@ class Worker:
     # -- sending ------------------------------------------------------------------
     async def _connection(self, cfg: RelayConfig) -> None:
         queue = self._queues[cfg.name]
-        session = self.sessions(cfg)
+        try:
+            session = self.sessions(cfg)
+        except Exception as exc:  # e.g. an unreadable CA file: the relay cannot be used
+            log.exception("relay %s: cannot set up a connection", cfg.name)
+            self.board.on_fault(cfg.name, self.clock.now(), f"cannot set up a connection: {exc}")
+            self._forget(cfg.name)
+            self._drain(cfg.name)
+            return
         try:
             while True:
                 if queue.empty():  # wait, but QUIT once idle for `idle_quit`
@@ -311,11 +318,15 @@ class Worker:
                     return
         finally:
             await session.close()
-            current = asyncio.current_task()
-            if current is not None:
-                self._tasks[cfg.name].discard(current)
+            self._forget(cfg.name)
             if not self._stopping:
                 self._grow(cfg.name)
+
+    def _forget(self, relay: str) -> None:
+        """This connection task is ending: it no longer counts towards max_connections."""
+        current = asyncio.current_task()
+        if current is not None:
+            self._tasks[relay].discard(current)
 
     def _on_report(self, job: Job, relay: str, report: SendReport) -> bool:
         """Record an attempt's facts and decide; True when the relay had a fault."""
