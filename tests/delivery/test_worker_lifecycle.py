@@ -154,3 +154,21 @@ async def test_store_trouble_is_retried_and_nothing_is_lost(
     assert flaky.failures == 0
     assert sim.accepted == 20
     assert all(store.reads.delivery(i).delivery.state == "sent" for i in ids)
+
+
+async def test_body_cache_smaller_than_the_mix_of_messages(
+    store: Store, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("relaylane.delivery.worker.BODY_CACHE_SIZE", 3)
+    async with SimRelay() as sim:
+        cfg = make_config(
+            store_url, [relay("r1", sim.port)], [lane("tx", ["r1"])], tmp_path, claim_batch=8
+        )
+        now = time.time()
+        queue(store, cfg, "tx", [f"fan{i}@example.test" for i in range(40)], now, subject="Shared")
+        for i in range(20):  # distinct messages due among the shared one's deliveries
+            queue(store, cfg, "tx", [f"one{i}@example.test"], now, subject=f"Own {i}")
+        await deliver(cfg, store)
+    assert sim.accepted == 60
+    subjects = {r.data.split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0] for r in sim.received}
+    assert len(subjects) == 21

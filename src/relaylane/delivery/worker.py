@@ -193,9 +193,10 @@ class Worker:
                 self._store_failures = 0
                 self.stats.recorded += step.applied
                 self.stats.stale += len(results) - step.applied
-                self._keep_bodies(step.bodies)
+                self._bodies.update(step.bodies)
                 for lane in self._lanes:
                     self._admit(lane, step.claims.get(lane.name, []))
+                self._trim_bodies()  # only now: this tick's claims may use any body held
                 if any(step.claims.values()):
                     continue
             if self._stopping:
@@ -232,8 +233,8 @@ class Worker:
                 plan.append((lane.name, min(room, self._batch)))
         return plan
 
-    def _keep_bodies(self, bodies: dict[int, StoredBody]) -> None:
-        self._bodies.update(bodies)
+    def _trim_bodies(self) -> None:
+        """Keep the most recently used bodies (a shared campaign body stays while used)."""
         while len(self._bodies) > BODY_CACHE_SIZE:
             self._bodies.popitem(last=False)
 
@@ -241,6 +242,7 @@ class Worker:
         self._inflight[lane.name] += len(claims)
         now = self.clock.now()
         for claim in claims:
+            self._bodies.move_to_end(claim.message_id)
             job = Job(claim, self._bodies[claim.message_id], lane)
             if now >= claim.expires_at:
                 self._finish(job, expired(claim, now, ()))
