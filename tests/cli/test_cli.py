@@ -47,6 +47,19 @@ relays = ["tx-primary"]
     return path
 
 
+async def start_worker(*args: str) -> asyncio.subprocess.Process:
+    """`relaylane worker ARGS` as its own process, output (stdout and stderr) piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "relaylane",
+        "worker",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
 def run(*args: str) -> tuple[int, str]:
     result = runner.invoke(app, list(args))
     return result.exit_code, result.output
@@ -236,17 +249,7 @@ async def test_send_worker_status_and_show_end_to_end(tmp_path: Path, store_url:
         )
         assert code == 0, out
         bob, ghost = (d["id"] for d in json.loads(out)["deliveries"])
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "relaylane",
-            "worker",
-            "--until-idle",
-            "--config",
-            cfg,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        proc = await start_worker("--until-idle", "--config", cfg)
         output, _ = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == 0, output.decode()
     assert "1 sent" in output.decode() and "1 bounced" in output.decode()
@@ -291,16 +294,7 @@ async def test_sigterm_stops_the_worker_with_nothing_lost(tmp_path: Path, store_
             "x",
         )
         assert code == 0, out
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "relaylane",
-            "worker",
-            "--config",
-            cfg,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        proc = await start_worker("--config", cfg)
         deadline = time.monotonic() + 30
         while sim.accepted < 50 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -365,17 +359,7 @@ tls = "none"
             "x",
         )
         assert code == 0, out
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "relaylane",
-            "worker",
-            "--until-idle",
-            "--config",
-            str(path),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        proc = await start_worker("--until-idle", "--config", str(path))
         output, _ = await asyncio.wait_for(proc.communicate(), 60)
     text_out = output.decode()
     assert proc.returncode == 0, text_out
