@@ -266,6 +266,8 @@ async def test_send_worker_status_and_show_end_to_end(tmp_path: Path, store_url:
     assert code == 0 and "bounced" in out and "5.1.1" in out
     code, out = run("messages", "list", "--state", "bounced", "--config", cfg, "--json")
     assert [r["id"] for r in json.loads(out)] == [ghost]
+    code, out = run("messages", "list", "--config", cfg)
+    assert code == 0 and "550 5.1.1" in out and "550 550" not in out
     code, out = run("messages", "list", "--state", "lost", "--config", cfg)
     assert code == 2 and "queued" in out
     code, out = run("messages", "show", "999999", "--config", cfg)

@@ -67,7 +67,7 @@ def list_(
     for col in ("id", "lane", "recipient", "state", "relay", "tries", "age", "last reply"):
         table.add_column(col)
     for r in rows:
-        reply = "" if r.last_reply is None else f"{r.last_code or ''} {r.last_reply}".strip()
+        reply = r.last_reply or ""
         table.add_row(
             str(r.id),
             r.lane,
