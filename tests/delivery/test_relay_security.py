@@ -135,3 +135,20 @@ async def test_auth_with_password_from_environment(
     assert d.delivery.state == "deferred"
     assert d.attempts[0].stage == "auth" and d.attempts[0].outcome == "relay_fault"
     assert d.attempts[0].bounce_class == "relay_config"
+
+
+async def test_relay_offering_no_auth_is_a_configuration_fault(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    async with SimRelay() as sim:  # no AUTH advertised
+        spec = relay("r1", sim.port, username="acme", password_env="R1_PASSWORD")
+        cfg = make_config(
+            store_url, [spec], [lane("tx", ["r1"])], tmp_path, env={"R1_PASSWORD": "s3cret"}
+        )
+        [i] = queue(store, cfg, "tx", ["a@example.test"], time.time())
+        await deliver(cfg, store)
+    d = store.reads.delivery(i)
+    assert d.delivery.state == "deferred"
+    assert d.attempts[0].stage == "auth" and d.attempts[0].outcome == "relay_fault"
+    assert d.attempts[0].bounce_class == "relay_config"
+    assert sim.received == []  # never sent without the authentication it was configured with

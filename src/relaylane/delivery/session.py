@@ -326,6 +326,9 @@ class SmtpSession:
             if isinstance(cause, ssl.SSLError | ssl.CertificateError):
                 return self._report(stage, None, f"TLS failed: {cause}", Fault.TLS, started)
             return self._report(stage, None, str(exc), Fault.REFUSED, started)
+        if stage is Stage.AUTH and type(exc) is aiosmtplib.SMTPException:
+            # aiosmtplib's own refusal: the relay offers no AUTH mechanism we can use
+            return self._report(stage, None, str(exc), Fault.AUTH_UNSUPPORTED, started)
         if isinstance(exc, ConnectionError | OSError | aiosmtplib.SMTPException):
             return self._report(
                 stage, None, str(exc) or type(exc).__name__, Fault.DISCONNECTED, started
