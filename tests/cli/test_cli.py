@@ -296,7 +296,7 @@ async def test_sigterm_stops_the_worker_with_nothing_lost(tmp_path: Path, store_
             "x",
         )
         assert code == 0, out
-        proc = await start_worker("--config", cfg)
+        proc = await start_worker("--config", cfg, "--report-every", "0.2")
         deadline = time.monotonic() + 30
         while sim.accepted < 50 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -304,6 +304,7 @@ async def test_sigterm_stops_the_worker_with_nothing_lost(tmp_path: Path, store_
         output, _ = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 0, output.decode()
         accepted = sim.accepted
+    assert "last 0.2s: " in output.decode()  # the periodic summary
     counts = json.loads(run("status", "--config", cfg, "--json")[1])["by_state"]
     assert "sending" not in counts
     assert counts["sent"] == accepted  # everything the relay accepted is recorded

@@ -27,6 +27,9 @@ def worker(
     until_idle: bool = typer.Option(
         False, "--until-idle", help="Deliver what is due now, then exit."
     ),
+    report_every: float = typer.Option(
+        30.0, "--report-every", min=0, help="Log a summary every N seconds (0: never)."
+    ),
     config: Path | None = ConfigOption,
     json: bool = JsonOption,
 ) -> None:
@@ -37,11 +40,10 @@ def worker(
     with user_errors():
         cfg = load(config)
         with store_for(cfg) as store:
-            stats = runtime.run(_run(Worker(cfg, store.queue), until_idle))
-    totals: dict[str, int] = {}
-    for lane in stats.lanes.values():
-        for state, n in lane.states.items():
-            totals[state] = totals.get(state, 0) + n
+            stats = runtime.run(
+                _run(Worker(cfg, store.queue, report_every=report_every), until_idle)
+            )
+    totals = stats.totals()
     if json:
         print_json({"recorded": stats.recorded, "stale": stats.stale, "by_state": totals})
     elif until_idle or totals:

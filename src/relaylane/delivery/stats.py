@@ -32,6 +32,13 @@ class WorkerStats:
     recorded: int = 0  # results committed to the store
     stale: int = 0  # results refused because the lease had passed to another worker
 
+    def totals(self) -> dict[str, int]:
+        """Deliveries finished by this worker, by state, over all lanes."""
+        out: Counter[str] = Counter()
+        for lane in self.lanes.values():
+            out.update(lane.states)
+        return dict(out)
+
     def attempt(self, relay: str, outcome: Outcome, duration: float, failover: bool) -> None:
         tally = self.relays.setdefault(relay, RelayTally())
         tally.outcomes[outcome.value] += 1

@@ -95,6 +95,7 @@ class Worker:
         flush_interval: float = 0.02,  # group-commit window while busy
         flush_size: int = 256,
         shutdown_grace: float = 30.0,
+        report_every: float | None = None,
     ) -> None:
         self.config = config
         self.queue = queue
@@ -107,6 +108,7 @@ class Worker:
         self.flush_interval = flush_interval
         self.flush_size = flush_size
         self.shutdown_grace = shutdown_grace
+        self.report_every = report_every
         w = config.worker
         self._lease, self._batch, self._idle_poll = w.lease, w.claim_batch, w.idle_poll
         self._lanes = config.lanes_by_priority()
@@ -159,6 +161,8 @@ class Worker:
         self._queues = {r.name: asyncio.PriorityQueue() for r in self.config.relay}
         await self._db(self.queue.reclaim_expired, self.clock.now())
         helpers = [asyncio.create_task(self._lease_keeper(), name="lease-keeper")]
+        if self.report_every:
+            helpers.append(asyncio.create_task(self._reporter(self.report_every), name="report"))
         try:
             await self._pump(until_idle, intake_done)
         finally:
@@ -412,6 +416,20 @@ class Worker:
             self._wake.set()
 
     # -- leases and shutdown ---------------------------------------------------------
+    async def _reporter(self, every: float) -> None:
+        """Log what this worker finished since the last report, by state."""
+        last: dict[str, int] = {}
+        while True:
+            await asyncio.sleep(every)
+            now = self.stats.totals()
+            delta = {s: n - last.get(s, 0) for s, n in sorted(now.items()) if n != last.get(s, 0)}
+            last = now
+            if delta:
+                summary = ", ".join(f"{n} {s}" for s, n in delta.items())
+                log.info(
+                    "last %gs: %s; in flight %d", every, summary, sum(self._inflight.values())
+                )
+
     async def _lease_keeper(self) -> None:
         renew_every = self._lease / 3
         reclaim_every = max(1.0, self._lease / 2)
