@@ -426,9 +426,7 @@ class Worker:
             last = now
             if delta:
                 summary = ", ".join(f"{n} {s}" for s, n in delta.items())
-                log.info(
-                    "last %gs: %s; in flight %d", every, summary, sum(self._inflight.values())
-                )
+                log.info("last %gs: %s; in flight %d", every, summary, sum(self._inflight.values()))
 
     async def _lease_keeper(self) -> None:
         renew_every = self._lease / 3
