@@ -22,9 +22,6 @@ class NewMessage:
     mail_from: str
     from_domain: str
     body: bytes
-    has_message_id: bool
-    has_date: bool
-    has_to: bool
     smtputf8: bool
     created_at: float
     expires_at: float
@@ -53,9 +50,6 @@ class Claimed:
 class StoredBody:
     mail_from: str
     body: bytes
-    has_message_id: bool
-    has_date: bool
-    has_to: bool
     smtputf8: bool
 
 

@@ -89,9 +89,6 @@ MESSAGE_COLUMNS = (
     "from_domain",
     "body",
     "size",
-    "has_message_id",
-    "has_date",
-    "has_to",
     "smtputf8",
 )
 INSERT_MESSAGE = Prepared(messages.insert().values({c: sa.bindparam(c) for c in MESSAGE_COLUMNS}))
@@ -296,9 +293,7 @@ def _bodies(conn: sa.Connection, message_ids: Iterable[int]) -> dict[int, Stored
     if not ids:
         return {}
     m = messages.c
-    stmt = sa.select(
-        m.id, m.mail_from, m.body, m.has_message_id, m.has_date, m.has_to, m.smtputf8
-    ).where(m.id.in_(ids))
+    stmt = sa.select(m.id, m.mail_from, m.body, m.smtputf8).where(m.id.in_(ids))
     return {row[0]: StoredBody(*row[1:]) for row in conn.execute(stmt)}
 
 
@@ -348,9 +343,6 @@ def _message_row(ref: str, msg: NewMessage) -> dict[str, object]:
         "from_domain": msg.from_domain,
         "body": msg.body,
         "size": len(msg.body),
-        "has_message_id": msg.has_message_id,
-        "has_date": msg.has_date,
-        "has_to": msg.has_to,
         "smtputf8": msg.smtputf8,
     }
 

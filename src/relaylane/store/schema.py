@@ -23,9 +23,6 @@ messages = sa.Table(
     sa.Column("from_domain", sa.String(255), nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("size", sa.Integer, nullable=False),
-    sa.Column("has_message_id", sa.Boolean, nullable=False),
-    sa.Column("has_date", sa.Boolean, nullable=False),
-    sa.Column("has_to", sa.Boolean, nullable=False),
     sa.Column("smtputf8", sa.Boolean, nullable=False),
 )
 
