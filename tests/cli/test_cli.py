@@ -60,6 +60,13 @@ async def start_worker(*args: str) -> asyncio.subprocess.Process:
     )
 
 
+def send(
+    cfg: str, *args: str, lane: str = "transactional", from_: str = "a@tx.acme.test"
+) -> tuple[int, str]:
+    """`relaylane send` in the usual lane and from the usual sender, plus ARGS."""
+    return run("send", "--config", cfg, "--lane", lane, "--from", from_, *args)
+
+
 def run(*args: str) -> tuple[int, str]:
     result = runner.invoke(app, list(args))
     return result.exit_code, result.output
@@ -126,17 +133,8 @@ def test_config_from_environment_variable(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_send_prints_ids_and_refuses_bad_input(tmp_path: Path, store_url: str) -> None:
     cfg = str(write_config(tmp_path, store_url))
-    base = [
-        "send",
-        "--config",
+    code, out = send(
         cfg,
-        "--lane",
-        "transactional",
-        "--from",
-        "Acme <no-reply@tx.acme.test>",
-    ]
-    code, out = run(
-        *base,
         "--to",
         "bob@example.test",
         "--to",
@@ -148,29 +146,18 @@ def test_send_prints_ids_and_refuses_bad_input(tmp_path: Path, store_url: str) -
         "--text",
         "Hi",
         "--json",
+        from_="Acme <no-reply@tx.acme.test>",
     )
     assert code == 0, out
     sent = json.loads(out)
     assert [d["recipient"] for d in sent["deliveries"]] == ["bob@example.test", "ann@example.test"]
-    code, out = run(
-        *base, "--to", "bob@example.test", "--subject", "Reset\r\nBcc: evil@x.test", "--text", "Hi"
+    code, out = send(
+        cfg, "--to", "bob@example.test", "--subject", "Reset\r\nBcc: evil@x.test", "--text", "Hi"
     )
     assert code == 2 and "Subject" in out
-    code, out = run(*base, "--to", "bob@", "--subject", "x", "--text", "Hi")
+    code, out = send(cfg, "--to", "bob@", "--subject", "x", "--text", "Hi")
     assert code == 2 and "bob@" in out
-    code, out = run(
-        "send",
-        "--config",
-        cfg,
-        "--lane",
-        "newsletters",
-        "--from",
-        "a@tx.acme.test",
-        "--to",
-        "b@example.test",
-        "--text",
-        "x",
-    )
+    code, out = send(cfg, "--to", "b@example.test", "--text", "x", lane="newsletters")
     assert code == 2 and "transactional" in out  # names the lanes that exist
     store = open_store(store_url)
     assert store.reads.status(time.time()).by_state == {"queued": 2}  # nothing bad got in
@@ -183,14 +170,8 @@ def test_send_to_file_is_one_commit_one_delivery_each(tmp_path: Path, store_url:
     recipients.write_text("# spring list\none@example.test\n\ntwo@example.test\nOne@example.test\n")
     text = tmp_path / "body.txt"
     text.write_text("Grüße aus Berlin\n")
-    code, out = run(
-        "send",
-        "--config",
+    code, out = send(
         cfg,
-        "--lane",
-        "transactional",
-        "--from",
-        "a@tx.acme.test",
         "--to-file",
         str(recipients),
         "--subject",
@@ -208,14 +189,8 @@ def test_send_to_file_is_one_commit_one_delivery_each(tmp_path: Path, store_url:
     store.close()
     bad = tmp_path / "bad.txt"
     bad.write_text("ok@example.test\nnot-an-address\n")
-    code, out = run(
-        "send",
-        "--config",
+    code, out = send(
         cfg,
-        "--lane",
-        "transactional",
-        "--from",
-        "a@tx.acme.test",
         "--to-file",
         str(bad),
         "--text",
@@ -229,14 +204,8 @@ async def test_send_worker_status_and_show_end_to_end(tmp_path: Path, store_url:
     async with SimRelay(Behaviour(rcpt_rules=rules)) as sim:
         cfg = str(write_config(tmp_path, store_url, sim.port))
         code, out = await asyncio.to_thread(
-            run,
-            "send",
-            "--config",
+            send,
             cfg,
-            "--lane",
-            "transactional",
-            "--from",
-            "Acme <no-reply@tx.acme.test>",
             "--to",
             "bob@example.test",
             "--to",
@@ -246,6 +215,7 @@ async def test_send_worker_status_and_show_end_to_end(tmp_path: Path, store_url:
             "--text",
             "Hi",
             "--json",
+            from_="Acme <no-reply@tx.acme.test>",
         )
         assert code == 0, out
         bob, ghost = (d["id"] for d in json.loads(out)["deliveries"])
@@ -282,14 +252,8 @@ async def test_sigterm_stops_the_worker_with_nothing_lost(tmp_path: Path, store_
         recipients = tmp_path / "r.txt"
         recipients.write_text("\n".join(f"u{i}@example.test" for i in range(1500)))
         code, out = await asyncio.to_thread(
-            run,
-            "send",
-            "--config",
+            send,
             cfg,
-            "--lane",
-            "transactional",
-            "--from",
-            "a@tx.acme.test",
             "--to-file",
             str(recipients),
             "--text",
@@ -348,18 +312,7 @@ tls = "none"
         )
         path.write_text(text + extra)
         code, out = await asyncio.to_thread(
-            run,
-            "send",
-            "--config",
-            str(path),
-            "--lane",
-            "transactional",
-            "--from",
-            "a@tx.acme.test",
-            "--to",
-            "b@example.test",
-            "--text",
-            "x",
+            send, str(path), "--to", "b@example.test", "--text", "x"
         )
         assert code == 0, out
         proc = await start_worker("--until-idle", "--config", str(path))
