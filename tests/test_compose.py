@@ -14,10 +14,13 @@ from hypothesis import strategies as st
 
 from relaylane.delivery.addresses import Address
 from relaylane.delivery.compose import (
+    API_FORBIDDEN_HEADERS,
     OWNED_HEADERS,
+    Attachment,
     Composed,
     compose,
     compose_eml,
+    forbidden_header,
 )
 from relaylane.delivery.headers import delivery_headers
 from relaylane.errors import InputError
@@ -254,6 +257,298 @@ def test_bad_header_names_refused(name: str) -> None:
 def test_unbreakable_header_too_long_is_refused() -> None:
     with pytest.raises(InputError, match="too long"):
         compose(from_="a@x.test", subject="Hi", text="x", headers={"X-Token": "A" * 1200})
+
+
+@pytest.mark.parametrize("name", ["", "Bad Name", "Bad:Name", "Bäd", "X-\x01", "X-Tag\r\n"])
+def test_bad_header_name_names_the_header(name: str) -> None:
+    with pytest.raises(InputError) as info:
+        compose(from_="a@x.test", subject="Hi", text="x", headers={name: "v"})
+    assert info.value.field == "headers"
+    assert repr(name) in info.value.problem
+    assert "X-Campaign" in info.value.fix
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Return-Path",
+        "DKIM-Signature",
+        "Received",
+        "RECEIVED",
+        "dkim-signature",
+        "X-Relaylane-Lane",
+        "x-relaylane-priority",
+        "X-RELAYLANE-",
+    ],
+)
+def test_forbidden_headers_refused(name: str) -> None:
+    assert forbidden_header(name) is not None
+    with pytest.raises(InputError) as info:
+        compose(from_="a@x.test", subject="Hi", text="x", headers={name: "v"})
+    assert info.value.field == "headers"
+    assert repr(name) in info.value.problem
+    assert info.value.fix
+
+
+def test_forbidden_header_reasons() -> None:
+    assert {"return-path", "dkim-signature", "received"} == API_FORBIDDEN_HEADERS
+    for name in API_FORBIDDEN_HEADERS:
+        assert forbidden_header(name)
+    assert "envelope" in (forbidden_header("Return-Path") or "")
+    assert "relaylane" in (forbidden_header("DKIM-Signature") or "")
+    assert "control" in (forbidden_header("X-Relaylane-Anything") or "")
+    for allowed in ("X-Campaign", "List-Unsubscribe", "X-Relaylane", "Received-SPF", "To"):
+        assert forbidden_header(allowed) is None
+
+
+# --- compose: To and Cc ----------------------------------------------------------------
+
+
+def test_cc_is_one_header_with_every_address() -> None:
+    composed = compose(
+        from_="a@x.test",
+        subject="Hi",
+        text="x",
+        cc=['"Smith, J" <j@x.test>', "Bøb <bob@bücher.test>", "carol@y.test"],
+    )
+    assert_wire_safe(composed.body)
+    message = parse(composed.body)
+    assert len(message.get_all("Cc") or []) == 1
+    cc = message["Cc"].addresses
+    assert [a.addr_spec for a in cc] == ["j@x.test", "bob@xn--bcher-kva.test", "carol@y.test"]
+    assert [a.display_name for a in cc] == ["Smith, J", "Bøb", ""]
+    assert composed.cc_addrs == (
+        Address("Smith, J", "j", "x.test"),
+        Address("Bøb", "bob", "xn--bcher-kva.test"),
+        Address("", "carol", "y.test"),
+    )
+    assert not composed.has_to
+    assert composed.to_addrs == ()
+    assert "To" not in message
+
+
+def test_many_cc_addresses_are_folded() -> None:
+    cc = [f"Person Number {i} <person{i}@example.test>" for i in range(40)]
+    composed = compose(from_="a@x.test", subject="Hi", text="x", cc=cc)
+    assert_wire_safe(composed.body)
+    assert all(len(line) <= 78 for line in header_lines(composed.body))
+    parsed = parse(composed.body)["Cc"].addresses
+    assert [a.addr_spec for a in parsed] == [f"person{i}@example.test" for i in range(40)]
+
+
+def test_to_list_is_written_and_no_delivery_to_needed() -> None:
+    composed = compose(
+        from_="a@x.test", subject="Hi", text="x", to=["Ann <ann@x.test>", "bob@y.test"]
+    )
+    assert composed.has_to
+    assert composed.to_addrs == (Address("Ann", "ann", "x.test"), Address("", "bob", "y.test"))
+    assert composed.cc_addrs == ()
+    data = delivery_headers(message_id=MSG_ID, date=DATE, to=None) + composed.body
+    assert_wire_safe(data)
+    message = parse(data)
+    assert len(message.get_all("To") or []) == 1
+    assert [a.addr_spec for a in message["To"].addresses] == ["ann@x.test", "bob@y.test"]
+
+
+def test_to_and_cc_with_smtputf8_address() -> None:
+    composed = compose(
+        from_="a@x.test", subject="Hi", text="x", to=["b@x.test"], cc=["jörg@x.test"]
+    )
+    assert composed.needs_smtputf8
+    assert_wire_safe(composed.body, utf8_headers=True)
+    assert "Cc: jörg@x.test".encode() in header_lines(composed.body)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"cc": ["ok@x.test", "not an address"]}, "cc"),
+        ({"cc": ["c@x.test\r\nBcc: evil@x.test"]}, "cc"),
+        ({"cc": [""]}, "cc"),
+        ({"to": ["bob@"]}, "to"),
+        ({"to": ["a@x.test, b@x.test"]}, "to"),
+    ],
+)
+def test_bad_to_or_cc_refused(kwargs: dict[str, list[str]], field: str) -> None:
+    with pytest.raises(InputError) as info:
+        compose(from_="a@x.test", subject="Hi", text="x", **kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_cc_and_to_still_refused_as_extra_headers() -> None:
+    for name in ("Cc", "To"):
+        with pytest.raises(InputError, match="relaylane sets it"):
+            compose(from_="a@x.test", subject="Hi", text="x", headers={name: "c@x.test"})
+
+
+# --- compose: attachments ------------------------------------------------------------------
+
+PDF = b"%PDF-1.4\x00\x01\x02\xff\xfe\r\n\n\rbinary" * 40
+
+
+def attachment_parts(message: EmailMessage) -> list[EmailMessage]:
+    return list(message.iter_attachments())  # type: ignore[arg-type]
+
+
+def test_attachments_make_multipart_mixed() -> None:
+    composed = compose(
+        from_="a@x.test",
+        subject="Hi",
+        text=GREETING,
+        html=f"<p>{GREETING}</p><img src='cid:logo@acme.test'>",
+        headers={"Content-Language": "de"},
+        attachments=[
+            Attachment("report.pdf", PDF, "application/pdf"),
+            Attachment("logo.png", b"\x89PNG\r\n", "image/PNG", content_id="logo@acme.test"),
+            Attachment("data.bin", b""),
+        ],
+    )
+    assert_wire_safe(composed.body)
+    message = parse(composed.body)
+    assert not message.defects
+    assert message.get_content_type() == "multipart/mixed"
+    assert message["MIME-Version"] == "1.0"
+    assert message["Content-Language"] == "de"
+    first, *files = message.iter_parts()
+    assert first.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in first.iter_parts()] == ["text/plain", "text/html"]
+    assert text_of(message) == GREETING + "\n"
+    assert [p.get_content_type() for p in files] == [
+        "application/pdf",
+        "image/png",
+        "application/octet-stream",
+    ]
+    pdf, logo, empty = files
+    assert all(p["Content-Transfer-Encoding"] == "base64" for p in files)
+    assert all("MIME-Version" not in p for p in message.walk() if p is not message)
+    assert pdf.get_content_disposition() == "attachment"
+    assert pdf.get_filename() == "report.pdf"
+    assert pdf.get_content() == PDF
+    assert "Content-ID" not in pdf
+    assert logo.get_content_disposition() == "inline"
+    assert logo["Content-ID"] == "<logo@acme.test>"
+    assert logo.get_content() == b"\x89PNG\r\n"
+    assert empty.get_content() == b""
+
+
+def test_text_only_with_attachment() -> None:
+    composed = compose(
+        from_="a@x.test", subject="Hi", text="Hello\n", attachments=[Attachment("a.txt", b"x")]
+    )
+    message = parse(composed.body)
+    assert message.get_content_type() == "multipart/mixed"
+    body, attached = message.iter_parts()
+    assert body.get_content_type() == "text/plain"
+    assert text_of(message) == "Hello\n"
+    assert attached.get_content() == b"x"
+
+
+def test_content_id_in_brackets_is_not_doubled() -> None:
+    composed = compose(
+        from_="a@x.test",
+        subject="Hi",
+        html="<p>x</p>",
+        attachments=[Attachment("l.png", b"x", "image/png", content_id="<l@x.test>")],
+    )
+    (logo,) = attachment_parts(parse(composed.body))
+    assert logo["Content-ID"] == "<l@x.test>"
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "Grüße.pdf",
+        "日本語のファイル名.txt",
+        "Grüße " + "ü" * 200 + ".pdf",  # long: RFC 2231 continuations
+        "a" * 300 + ".bin",
+        'quote " and backslash \\ ; semicolon = equals.txt',
+    ],
+)
+def test_filenames_round_trip(filename: str) -> None:
+    composed = compose(
+        from_="a@x.test", subject="Hi", text="x", attachments=[Attachment(filename, b"data")]
+    )
+    assert_wire_safe(composed.body)
+    (part,) = attachment_parts(parse(composed.body))
+    assert part.get_filename() == filename
+
+
+def test_non_ascii_filename_is_rfc2231_encoded_even_with_utf8_headers() -> None:
+    composed = compose(
+        from_="jörg@x.test",
+        subject="Hi",
+        text="x",
+        attachments=[Attachment("Grüße.pdf", PDF, "application/pdf")],
+    )
+    assert composed.needs_smtputf8
+    assert_wire_safe(composed.body, utf8_headers=True)  # the parts' headers stay 7-bit
+    assert b"filename*=utf-8''Gr%C3%BC%C3%9Fe.pdf" in composed.body
+    (part,) = attachment_parts(parse(composed.body))
+    assert part.get_filename() == "Grüße.pdf"
+    assert part.get_content() == PDF
+
+
+@pytest.mark.parametrize(
+    ("attachment", "match"),
+    [
+        (Attachment("", b"x"), "empty filename"),
+        (Attachment("   ", b"x"), "empty filename"),
+        (Attachment("a\r\nContent-Type: text/html.txt", b"x"), "line break"),
+        (Attachment("a\n.txt", b"x"), "line break"),
+        (Attachment("a\x00.txt", b"x"), "NUL"),
+        (Attachment("a\x1b.txt", b"x"), "control character"),
+        (Attachment("a.txt", b"x", "pdf"), "'pdf'"),
+        (Attachment("a.txt", b"x", "text/plain; charset=utf-8"), "'text/plain; charset=utf-8'"),
+        (Attachment("a.txt", b"x", "text/"), "'text/'"),
+        (Attachment("a.txt", b"x", "te xt/plain"), "'te xt/plain'"),
+        (Attachment("a.txt", b"x", "text/plain\r\nBcc: x@x.test"), "text/plain"),
+        (Attachment("a.txt", b"x", "image/pñg"), "'image/pñg'"),
+        (Attachment("a.txt", b"x", ""), "''"),
+        (Attachment("a.eml", b"x", "message/rfc822"), "'message/rfc822'"),
+        (Attachment("a.txt", b"x", "multipart/mixed"), "'multipart/mixed'"),
+        (Attachment("a.png", b"x", "image/png", content_id="has space@x"), "content id"),
+        (Attachment("a.png", b"x", "image/png", content_id=""), "content id"),
+        (Attachment("a.png", b"x", "image/png", content_id="a\r\nb@x"), "content id"),
+    ],
+)
+def test_bad_attachments_refused(attachment: Attachment, match: str) -> None:
+    with pytest.raises(InputError, match=re.escape(match)) as info:
+        compose(from_="a@x.test", subject="Hi", text="x", attachments=[attachment])
+    assert info.value.field == "attachments"
+    assert info.value.fix
+
+
+def test_bad_content_type_error_names_the_fix() -> None:
+    with pytest.raises(InputError) as info:
+        compose(
+            from_="a@x.test",
+            subject="Hi",
+            text="x",
+            attachments=[Attachment("a.pdf", b"x", "application/pdf;name=a.pdf")],
+        )
+    assert "'a.pdf'" in info.value.problem
+    assert "application/pdf" in info.value.fix
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    filename=st.text(
+        alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1
+    ).filter(lambda s: s.strip() != ""),
+    content=st.binary(max_size=2000),
+    smtputf8=st.booleans(),
+)
+def test_attachments_always_round_trip(filename: str, content: bytes, smtputf8: bool) -> None:
+    composed = compose(
+        from_="jörg@x.test" if smtputf8 else "a@x.test",
+        subject="Hi",
+        text="x",
+        attachments=[Attachment(filename, content, "application/octet-stream")],
+    )
+    assert_wire_safe(composed.body, utf8_headers=smtputf8)
+    (part,) = attachment_parts(parse(composed.body))
+    assert part.get_content() == content
+    assert part.get_filename() == filename.strip()
 
 
 # --- header injection ------------------------------------------------------------------

@@ -26,6 +26,7 @@ from relaylane.config import (
     resolve_config_path,
     write_starter,
 )
+from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
 from relaylane.errors import ConfigError, NotFoundError
 from relaylane.policy.vocabulary import LanePurpose, RelayKind, Strategy, TlsMode
 
@@ -259,6 +260,9 @@ def test_starter_toml_shows_every_key() -> None:
         "data_end",
         "factor",
         "jitter",
+        *HttpConfig.model_fields,
+        *SubmissionConfig.model_fields,
+        *IntakeConfig.model_fields,
     ):
         assert f"{key} =" in STARTER_TOML, key
 

@@ -41,3 +41,23 @@ class NotFoundError(RelaylaneError, LookupError):
 
 class StoreError(RelaylaneError):
     """The store cannot be opened or used (bad URL, unreachable server, old schema)."""
+
+
+class PermissionDenied(RelaylaneError, PermissionError):
+    """The submitter may not do this (a lane its key or user is not allowed to use)."""
+
+    def __init__(self, field: str, problem: str, fix: str) -> None:
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{field}: {problem}. Fix: {fix}")
+
+
+class Unavailable(RelaylaneError):
+    """Temporarily unable to accept (store down, queue over its limit). Nothing was
+    accepted; the client should retry after `retry_after` seconds."""
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(f"{reason}; retry in {retry_after:.0f}s")

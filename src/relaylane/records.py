@@ -27,6 +27,11 @@ class NewMessage:
     expires_at: float
     deliveries: tuple[NewDelivery, ...]
     due_at: float | None = None  # defaults to created_at
+    source: str = "cli"  # "cli", "api", "smtp" or "dsn"
+    submitter: str | None = None  # the API key id or SMTP user that sent it
+    notify: str | None = None  # "dsn": report a permanent failure to the envelope sender
+    tags: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -264,6 +264,7 @@ async def test_sigterm_stops_the_worker_with_nothing_lost(tmp_path: Path, store_
         deadline = time.monotonic() + 30
         while sim.accepted < 50 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)  # long enough for at least one 0.2 s summary
         os.kill(proc.pid, signal.SIGTERM)
         output, _ = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 0, output.decode()

@@ -29,6 +29,7 @@ from relaylane.config.models import (
     WorkerConfig,
     cross_check,
 )
+from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
 from relaylane.errors import ConfigError
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
 
 CONFIG_ENV_VAR = "RELAYLANE_CONFIG"
 DEFAULT_CONFIG_NAME = "relaylane.toml"
-SECTIONS = ("store", "worker", "relay", "lane")
+SECTIONS = ("store", "worker", "http", "submission", "intake", "relay", "lane")
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -126,6 +127,9 @@ def load_config_data(
 
     store = _one_table(data, "store", StoreConfig, context, problems)
     worker = _one_table(data, "worker", WorkerConfig, context, problems)
+    http = _one_table(data, "http", HttpConfig, context, problems)
+    submission = _one_table(data, "submission", SubmissionConfig, context, problems)
+    intake = _one_table(data, "intake", IntakeConfig, context, problems)
     relays, relay_names = _array_of_tables(data, "relay", RelayConfig, context, problems)
     lanes, _ = _array_of_tables(data, "lane", LaneConfig, context, problems)
     problems += cross_check(relays, lanes, relay_names)
@@ -137,6 +141,9 @@ def load_config_data(
             {
                 "store": store,
                 "worker": worker,
+                "http": http,
+                "submission": submission,
+                "intake": intake,
                 "relay": tuple(r for _, r in relays),
                 "lane": tuple(lane for _, lane in lanes),
             },

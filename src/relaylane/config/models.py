@@ -20,9 +20,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Self
 
+import idna
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     StrictBool,
@@ -34,7 +33,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from relaylane.config.base import Model as _Model
+from relaylane.config.base import is_loopback_host
 from relaylane.config.durations import Duration, format_duration
+from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
 from relaylane.errors import NotFoundError
 from relaylane.policy.vocabulary import LanePurpose, RelayKind, Strategy, TlsMode
 
@@ -103,6 +105,20 @@ def _resolve_path(path: Path, info: ValidationInfo) -> Path:
     return path
 
 
+def _domain(value: str) -> str:
+    """A domain name as stored: ASCII (IDNA punycode), lower-case, no trailing dot."""
+    name = value.strip().rstrip(".").lower()
+    try:
+        ascii_name = idna.encode(name, uts46=True).decode("ascii") if name else ""
+    except idna.IDNAError:
+        ascii_name = ""
+    if not ascii_name or "." not in ascii_name:
+        raise _bad_value(
+            f"lists {value!r}, which is not a domain name; write it like tx.example.com"
+        )
+    return ascii_name
+
+
 def _check_name(value: str) -> str:
     if not _NAME.fullmatch(value):
         raise _bad_value(
@@ -110,21 +126,6 @@ def _check_name(value: str) -> str:
             "starting with a letter or digit"
         )
     return value
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1: traffic that never leaves the machine."""
-    name = host.strip().strip("[]").rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Timeouts(_Model):
@@ -296,6 +297,9 @@ class LaneConfig(_Model):
     strategy: Strategy = Field(default=Strategy.FAILOVER, validate_default=True)
     max_age: Duration = Field(gt=0)
     allow_shared_relays: StrictBool = False
+    # The From domains this lane may send as; empty: any. Submissions with another From
+    # domain are refused (API 422, SMTP 550), so a lane's reputation stays its own.
+    from_domains: tuple[str, ...] = ()
     retry: RetrySchedule
 
     @model_validator(mode="before")
@@ -321,6 +325,15 @@ class LaneConfig(_Model):
     @classmethod
     def _name_ok(cls, value: str) -> str:
         return _check_name(value)
+
+    @field_validator("from_domains")
+    @classmethod
+    def _domains_ok(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_domain(d) for d in value)
+
+    def allows_from(self, domain: str) -> bool:
+        """May this lane send with a From address at `domain` (ASCII, lower-case)?"""
+        return not self.from_domains or domain.lower() in self.from_domains
 
     @field_validator("relays")
     @classmethod
@@ -404,6 +417,9 @@ class Config(_Model):
 
     store: StoreConfig = Field(default_factory=StoreConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    submission: SubmissionConfig = Field(default_factory=SubmissionConfig)
+    intake: IntakeConfig = Field(default_factory=IntakeConfig)
     relay: tuple[RelayConfig, ...] = Field(min_length=1)
     lane: tuple[LaneConfig, ...] = Field(min_length=1)
 

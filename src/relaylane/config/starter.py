@@ -32,6 +32,49 @@ claim_batch = 256
 # How often an idle worker looks for work that has become due.
 idle_poll = "500ms"
 
+[http]
+# `relaylane serve`: the HTTP API (/v1, OpenAPI at /openapi.json) listens here.
+listen = "127.0.0.1:8025"
+# Base of links in messages (tracking, unsubscribe); default http://LISTEN.
+# public_url = "https://mail.acme.test"
+# Serve HTTPS: a PEM certificate chain and its key (both or neither).
+# tls_cert = "certs/mail.acme.test.crt"
+# tls_key = "certs/mail.acme.test.key"
+# The largest HTTP request body accepted, and messages per batch request.
+max_request_size = "50MB"
+batch_limit = 1000
+
+[submission]
+# SMTP submission (STARTTLS, AUTH after TLS) for applications configured for a relay.
+listen = "127.0.0.1:2587"
+# Implicit TLS on a second port (like 465); off unless set.
+# tls_listen = "127.0.0.1:2465"
+# Certificate and key; without them a self-signed pair is made at start (loopback only).
+# tls_cert = "certs/mail.acme.test.crt"
+# tls_key = "certs/mail.acme.test.key"
+# Name in the greeting and EHLO reply; the machine's FQDN otherwise.
+# hostname = "mail.acme.test"
+# The largest message accepted (SMTP SIZE; the API uses it too), recipients per message.
+max_message_size = "25MB"
+max_recipients = 1000
+# AUTH only after STARTTLS, unless this is true and the client is on loopback.
+allow_plain_auth_on_loopback = false
+# Failed AUTH attempts allowed per client IP within the window, then refused for lockout.
+auth_max_failures = 5
+auth_failure_window = "10m"
+auth_lockout = "15m"
+# Close a client connection idle this long.
+timeout = "5m"
+
+[intake]
+# Back-pressure: refuse new mail (SMTP 451, API 503 with Retry-After) while more than
+# this many deliveries wait; unset means no limit.
+# max_queued = 1000000
+# Group commit: concurrent submissions share one durable commit, waiting at most
+# commit_window for up to commit_batch messages.
+commit_window = "2ms"
+commit_batch = 512
+
 # ---------------------------------------------------------------------------
 # Relays: one [[relay]] table per SMTP server.
 # ---------------------------------------------------------------------------
@@ -122,6 +165,8 @@ strategy = "failover"
 max_age = "1h"
 # Transactional lanes may not share relays with marketing or outreach lanes unless true.
 allow_shared_relays = false
+# From domains this lane may send as (empty: any). Other From domains are refused at intake.
+from_domains = []
 # Retry delays: first, then multiplied by factor, never above cap, each varied by
 # +/- jitter (a fraction). Default cap 1h for transactional lanes, 4h for others.
 retry = { first = "5m", cap = "1h", factor = 2.0, jitter = 0.2 }

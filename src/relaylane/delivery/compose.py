@@ -21,7 +21,7 @@ import base64
 import email
 import email.policy
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email import quoprimime
 from email.headerregistry import AddressHeader, BaseHeader
@@ -38,10 +38,13 @@ from relaylane.delivery.headers import (
 from relaylane.errors import InputError
 
 __all__ = [
+    "API_FORBIDDEN_HEADERS",
     "OWNED_HEADERS",
+    "Attachment",
     "Composed",
     "compose",
     "compose_eml",
+    "forbidden_header",
 ]
 
 # SMTP line endings; headers we did not touch are written as they came (refold_source
@@ -76,8 +79,48 @@ OWNED_HEADERS: Mapping[str, str] = {
     "content-disposition": _MIME_FIX,
     "content-id": _MIME_FIX,
 }
+# Headers an API client may not set (nor X-Relaylane-*): why, and what to do instead.
+_FORBIDDEN: Mapping[str, tuple[str, str]] = {
+    "return-path": (
+        "the receiving server writes Return-Path from the envelope sender",
+        "leave it out; the envelope sender (MAIL FROM) decides where bounces go",
+    ),
+    "dkim-signature": (
+        "relaylane adds the DKIM signature when it sends the message",
+        "leave it out; a signature made now would not match the message as sent",
+    ),
+    "received": (
+        "Received is trace information that each mail server adds itself",
+        "leave it out",
+    ),
+}
+API_FORBIDDEN_HEADERS = frozenset(_FORBIDDEN)
+_RELAYLANE_PREFIX = "x-relaylane-"
+_RELAYLANE_HEADER = (
+    "X-Relaylane-* headers are relaylane's own control headers",
+    "use another name for your own header, e.g. X-Campaign",
+)
 # Headers compose_eml removes from a message before sending it.
 _DROPPED_FROM_EML = frozenset({"bcc", "resent-bcc"})
+
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII except ':' (RFC 5322 2.2)
+# A MIME type without parameters: token "/" token (RFC 2045 5.1).
+_TOKEN = r"[!#$%&'*+\-.^_`{|}~0-9A-Za-z]+"
+_CONTENT_TYPE = re.compile(f"{_TOKEN}/{_TOKEN}")
+_CONTENT_ID = re.compile(r"[!-;=?-~]+")  # printable ASCII without space, '<' or '>'
+_ATTACHMENT_FIELD = "attachments"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file to attach, sent base64-encoded. With `content_id` it is shown inline
+    (Content-Disposition: inline, Content-ID: <content_id>), e.g. an image the HTML body
+    shows as <img src="cid:...">."""
+
+    filename: str  # leading and trailing blanks are dropped
+    content: bytes
+    content_type: str = "application/octet-stream"
+    content_id: str | None = None  # without the angle brackets (given ones are dropped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +134,8 @@ class Composed:
     has_to: bool
     needs_smtputf8: bool  # some header address has a non-ASCII local part (UTF-8 header)
     size: int  # len(body)
+    to_addrs: tuple[Address, ...] = ()  # the To header's addresses (when has_to from `to`)
+    cc_addrs: tuple[Address, ...] = ()  # the Cc header's addresses: add them as recipients
 
 
 def compose(
@@ -101,11 +146,20 @@ def compose(
     html: str | None = None,
     headers: Mapping[str, str] | None = None,
     reply_to: str | None = None,
+    to: Sequence[str] = (),
+    cc: Sequence[str] = (),
+    attachments: Sequence[Attachment] = (),
 ) -> Composed:
     """Build a message from parts: text only -> text/plain, html only -> text/html, both
-    -> multipart/alternative. Bodies are UTF-8; a body that is not plain short-lined
-    ASCII is sent quoted-printable. Line endings (LF, CRLF or CR) become CRLF and the
-    body ends with a line break. Leading and trailing blanks of header values are dropped.
+    -> multipart/alternative; with attachments, that part and then each attachment
+    (base64) in a multipart/mixed. Bodies are UTF-8; a body that is not plain
+    short-lined ASCII is sent quoted-printable. Line endings (LF, CRLF or CR) become CRLF
+    and the body ends with a line break. Leading and trailing blanks of header values are
+    dropped.
+
+    `to` writes one To header with these addresses (then has_to is True and no
+    per-delivery To is added); `cc` writes one Cc header. Neither adds recipients: the
+    caller does that with Composed.to_addrs and Composed.cc_addrs.
     """
     if text is None and html is None:
         raise InputError(
@@ -113,21 +167,23 @@ def compose(
         )
     sender = parse_address(from_, field="--from")
     reply = None if reply_to is None else parse_address(reply_to, field="--reply-to")
+    to_addrs = tuple(parse_address(value, field="to") for value in to)
+    cc_addrs = tuple(parse_address(value, field="cc") for value in cc)
     check_header_value("Subject", subject)
     extra = dict(headers or {})
     for name, value in extra.items():
-        check_header_value(name, value)
-        fix = OWNED_HEADERS.get(name.lower())
-        if fix is not None:
-            raise InputError(
-                "--header", f"{name!r} cannot be set as an extra header: relaylane sets it", fix
-            )
+        _check_extra_header(name, value)
     for field, content in (("--text", text), ("--html-file", html)):
         if content is not None:
             _refuse_undecodable(field, content)
+    for attachment in attachments:
+        _check_attachment(attachment)
 
     msg = EmailMessage(policy=POLICY)
     utf8 = _put(msg, "From", sender.header())
+    for name, addrs in (("To", to_addrs), ("Cc", cc_addrs)):
+        if addrs:
+            utf8 |= _put(msg, name, ", ".join(addr.header() for addr in addrs))
     if reply is not None:
         utf8 |= _put(msg, "Reply-To", reply.header())
     utf8 |= _put(msg, "Subject", subject)
@@ -137,8 +193,11 @@ def compose(
             msg.add_alternative(html, subtype="html", charset="utf-8", cte=_text_cte(html))
     elif html is not None:
         msg.set_content(html, subtype="html", charset="utf-8", cte=_text_cte(html))
-    for part in msg.iter_parts():
-        del part["MIME-Version"]  # add_alternative puts one on each part; the top one counts
+    for attachment in attachments:
+        _attach(msg, attachment)
+    for part in msg.walk():
+        if part is not msg:
+            del part["MIME-Version"]  # set_content puts one on each part; the top one counts
     # After the body: set_content drops Content-* headers (e.g. Content-Language).
     for name, value in extra.items():
         utf8 |= _put(msg, name, value)
@@ -152,10 +211,21 @@ def compose(
         from_addr=sender,
         has_message_id=False,
         has_date=False,
-        has_to=False,
+        has_to=bool(to_addrs),
         needs_smtputf8=utf8,
         size=len(body),
+        to_addrs=to_addrs,
+        cc_addrs=cc_addrs,
     )
+
+
+def forbidden_header(name: str) -> str | None:
+    """Why an API client may not set header `name` and what to do instead, or None.
+
+    Refused: Return-Path, DKIM-Signature, Received and any X-Relaylane-* (any case).
+    """
+    reason = _forbidden_reason(name)
+    return None if reason is None else f"{reason[0]}; {reason[1]}"
 
 
 def compose_eml(raw: bytes, *, from_override: str | None = None) -> Composed:
@@ -205,6 +275,94 @@ def compose_eml(raw: bytes, *, from_override: str | None = None) -> Composed:
 
 
 # --- compose ---------------------------------------------------------------------------
+
+
+def _forbidden_reason(name: str) -> tuple[str, str] | None:
+    key = name.strip().lower()
+    if key.startswith(_RELAYLANE_PREFIX):
+        return _RELAYLANE_HEADER
+    return _FORBIDDEN.get(key)
+
+
+def _check_extra_header(name: str, value: str) -> None:
+    """Refuse an extra header with a bad name or value, or one relaylane writes itself."""
+    if not _HEADER_NAME.fullmatch(name):
+        raise InputError(
+            "headers",
+            f"{name!r} is not a valid header name (printable ASCII without ':' or spaces)",
+            "use letters, digits and '-', e.g. X-Campaign",
+        )
+    forbidden = _forbidden_reason(name)
+    if forbidden is not None:
+        reason, fix = forbidden
+        raise InputError("headers", f"the header {name!r} cannot be set: {reason}", fix)
+    check_header_value(name, value)
+    owned_fix = OWNED_HEADERS.get(name.lower())
+    if owned_fix is not None:
+        raise InputError(
+            "--header", f"{name!r} cannot be set as an extra header: relaylane sets it", owned_fix
+        )
+
+
+def _check_attachment(attachment: Attachment) -> None:
+    name = attachment.filename
+    if not name.strip():
+        raise InputError(
+            _ATTACHMENT_FIELD, "an attachment has an empty filename", "give every attachment a name"
+        )
+    refuse_unsafe_chars(_ATTACHMENT_FIELD, name, what="attachment filename")
+    kind = attachment.content_type
+    if not _CONTENT_TYPE.fullmatch(kind):
+        raise InputError(
+            _ATTACHMENT_FIELD,
+            f"the content type {kind!r} of attachment {name!r} is not a MIME type (type/subtype)",
+            "give a type without parameters, e.g. application/pdf or image/png "
+            "(application/octet-stream when unsure)",
+        )
+    if kind.split("/", 1)[0].lower() in ("multipart", "message"):
+        raise InputError(
+            _ATTACHMENT_FIELD,
+            f"attachment {name!r} has the content type {kind!r}, which cannot be sent base64",
+            "attach it as application/octet-stream (or a forwarded message as a .eml file "
+            "with application/octet-stream)",
+        )
+    cid = attachment.content_id
+    if cid is not None and not _CONTENT_ID.fullmatch(_strip_brackets(cid)):
+        raise InputError(
+            _ATTACHMENT_FIELD,
+            f"the content id {cid!r} of attachment {name!r} is not valid",
+            "use printable ASCII without spaces or angle brackets, e.g. logo@example.com",
+        )
+
+
+def _attach(msg: EmailMessage, attachment: Attachment) -> None:
+    maintype, subtype = attachment.content_type.lower().split("/", 1)
+    cid = attachment.content_id
+    msg.add_attachment(
+        attachment.content,
+        maintype=maintype,
+        subtype=subtype,
+        filename=attachment.filename.strip(),  # receivers drop outer blanks anyway
+        disposition="attachment" if cid is None else "inline",
+        cid=None if cid is None else f"<{_strip_brackets(cid)}>",
+        cte="base64",
+    )
+    part = list(msg.iter_parts())[-1]
+    # Rendered now with the 7-bit policy: a UTF-8 top level (SMTPUTF8) would otherwise
+    # write a non-ASCII filename as raw UTF-8 instead of RFC 2231-encoded.
+    _set_headers(part, [(name, _folded_value(name, value)) for name, value in part.items()])
+
+
+def _folded_value(name: str, value: str) -> str:
+    """A header's value as POLICY folds it (RFC 2231/2047-encoded, CRLF-folded)."""
+    folded: str = POLICY.fold(name, value)
+    return folded.split(":", 1)[1].removeprefix(" ").removesuffix("\r\n")
+
+
+def _strip_brackets(content_id: str) -> str:
+    if content_id.startswith("<") and content_id.endswith(">"):
+        return content_id[1:-1]
+    return content_id
 
 
 def _put(msg: Message, name: str, value: str) -> bool:

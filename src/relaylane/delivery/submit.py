@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.policy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 
 from relaylane.config.models import Config
@@ -23,16 +24,24 @@ def build_message(
     now: float,
     *,
     mail_from: Address | None = None,
+    origin: Origin | None = None,
+    lane_field: str = "--lane",
+    to_field: str = "--to",
 ) -> NewMessage:
-    """Validate lane and recipients against the configuration and make the record."""
+    """Validate lane and recipients against the configuration and make the record.
+
+    `origin` says where the message came from (API, SMTP) and carries its tags and
+    metadata; `lane_field`/`to_field` name the inputs in errors ("lane", "to" for the API).
+    """
     try:
         lane = config.lane_by_name(lane_name)
     except LookupError as exc:
-        raise InputError("--lane", str(exc), "pick one of the lanes in relaylane.toml") from exc
+        raise InputError(lane_field, str(exc), "pick one of the lanes in relaylane.toml") from exc
     if not recipients:
-        raise InputError("--to", "no recipients given", "pass --to ADDRESS or --to-file FILE")
+        raise InputError(to_field, "no recipients given", "give at least one recipient")
     sender = mail_from or composed.from_addr
-    _check_smtputf8(config, lane_name, composed, sender, recipients)
+    _check_smtputf8(config, lane_name, composed, sender, recipients, to_field)
+    origin = origin or Origin()
     date = format_date(now)
     domain = composed.from_addr.domain
     return NewMessage(
@@ -44,7 +53,23 @@ def build_message(
         created_at=now,
         expires_at=now + lane.max_age,
         deliveries=tuple(_delivery(composed, r, domain, date) for r in recipients),
+        source=origin.source,
+        submitter=origin.submitter,
+        notify=origin.notify,
+        tags=origin.tags,
+        metadata=origin.metadata,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a message came from, stored with it."""
+
+    source: str = "cli"  # "cli", "api", "smtp" or "dsn"
+    submitter: str | None = None  # API key id or SMTP user name
+    notify: str | None = None  # "dsn" to report permanent failures to the envelope sender
+    tags: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 def _delivery(composed: Composed, rcpt: Address, domain: str, date: str) -> NewDelivery:
@@ -79,6 +104,7 @@ def _check_smtputf8(
     composed: Composed,
     sender: Address,
     recipients: Sequence[Address],
+    to_field: str,
 ) -> None:
     """UTF-8 local parts are accepted only when every relay of the lane supports them."""
     if not _needs_smtputf8(composed, sender, recipients):
@@ -88,7 +114,7 @@ def _check_smtputf8(
     if lacking:
         example = next((r.addr for r in recipients if r.needs_smtputf8), sender.addr)
         raise InputError(
-            "--to",
+            to_field,
             f"{example} needs SMTPUTF8, but relay(s) {', '.join(lacking)} of lane "
             f"{lane_name} do not advertise it",
             "use an ASCII address, or set smtputf8 = true on relays that support SMTPUTF8",

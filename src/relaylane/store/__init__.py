@@ -7,7 +7,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from relaylane.store.credentials import SqlCredentials
 from relaylane.store.engine import create_engine, ensure_schema
+from relaylane.store.intake import SqlIntake
 from relaylane.store.queue import SqlQueue
 from relaylane.store.reads import Reads
 
@@ -17,6 +19,8 @@ class Store:
     engine: sa.Engine
     queue: SqlQueue
     reads: Reads
+    intake: SqlIntake
+    credentials: SqlCredentials
 
     def close(self) -> None:
         self.engine.dispose()
@@ -27,7 +31,13 @@ def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) 
     engine = create_engine(url, base_dir)
     if migrate:
         ensure_schema(engine)
-    return Store(engine=engine, queue=SqlQueue(engine), reads=Reads(engine))
+    return Store(
+        engine=engine,
+        queue=SqlQueue(engine),
+        reads=Reads(engine),
+        intake=SqlIntake(engine),
+        credentials=SqlCredentials(engine),
+    )
 
 
 __all__ = ["Store", "open_store"]

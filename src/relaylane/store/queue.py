@@ -7,6 +7,7 @@ comes back late can never overwrite a newer result (its attempts are kept, marke
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterable, Sequence, Set
 
@@ -90,6 +91,11 @@ MESSAGE_COLUMNS = (
     "body",
     "size",
     "smtputf8",
+    "source",
+    "submitter",
+    "notify",
+    "tags",
+    "meta",
 )
 INSERT_MESSAGE = Prepared(messages.insert().values({c: sa.bindparam(c) for c in MESSAGE_COLUMNS}))
 DELIVERY_COLUMNS = (
@@ -126,32 +132,8 @@ class SqlQueue:
         """
         if not batch:
             return []
-        refs = [secrets.token_hex(12) for _ in batch]
         with self.engine.begin() as conn:
-            INSERT_MESSAGE.executemany(
-                conn, [_message_row(ref, msg) for ref, msg in zip(refs, batch, strict=True)]
-            )
-            ids_by_ref = {
-                ref: mid
-                for mid, ref in conn.execute(
-                    sa.select(messages.c.id, messages.c.ref).where(messages.c.ref.in_(refs))
-                )
-            }
-            mids = [ids_by_ref[ref] for ref in refs]
-            INSERT_DELIVERY.executemany(
-                conn,
-                [
-                    _delivery_row(mid, msg, d)
-                    for mid, msg in zip(mids, batch, strict=True)
-                    for d in msg.deliveries
-                ],
-            )
-            found: dict[int, list[int]] = {mid: [] for mid in mids}
-            for did, mid in conn.execute(
-                sa.select(D.id, D.message_id).where(D.message_id.in_(mids)).order_by(D.id)
-            ):
-                found[mid].append(did)
-        return [found[mid] for mid in mids]
+            return enqueue_in(conn, batch)
 
     # -- claiming and recording (the worker's hot path) -----------------------------
     def claim(self, lane: str, now: float, limit: int, owner: str, lease: float) -> list[Claimed]:
@@ -257,6 +239,37 @@ class SqlQueue:
         return len(ids)
 
 
+def enqueue_in(conn: sa.Connection, batch: Sequence[NewMessage]) -> list[list[int]]:
+    """`SqlQueue.enqueue` inside the caller's transaction (intake adds its own rows)."""
+    if not batch:
+        return []
+    refs = [secrets.token_hex(12) for _ in batch]
+    INSERT_MESSAGE.executemany(
+        conn, [_message_row(ref, msg) for ref, msg in zip(refs, batch, strict=True)]
+    )
+    ids_by_ref = {
+        ref: mid
+        for mid, ref in conn.execute(
+            sa.select(messages.c.id, messages.c.ref).where(messages.c.ref.in_(refs))
+        )
+    }
+    mids = [ids_by_ref[ref] for ref in refs]
+    INSERT_DELIVERY.executemany(
+        conn,
+        [
+            _delivery_row(mid, msg, d)
+            for mid, msg in zip(mids, batch, strict=True)
+            for d in msg.deliveries
+        ],
+    )
+    found: dict[int, list[int]] = {mid: [] for mid in mids}
+    for did, mid in conn.execute(
+        sa.select(D.id, D.message_id).where(D.message_id.in_(mids)).order_by(D.id)
+    ):
+        found[mid].append(did)
+    return [found[mid] for mid in mids]
+
+
 def _claim(
     conn: sa.Connection, lane: str, now: float, limit: int, owner: str, lease: float
 ) -> list[Claimed]:
@@ -344,6 +357,11 @@ def _message_row(ref: str, msg: NewMessage) -> dict[str, object]:
         "body": msg.body,
         "size": len(msg.body),
         "smtputf8": msg.smtputf8,
+        "source": msg.source,
+        "submitter": msg.submitter,
+        "notify": msg.notify,
+        "tags": json.dumps(list(msg.tags)) if msg.tags else None,
+        "meta": json.dumps(dict(msg.metadata)) if msg.metadata else None,
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 messages = sa.Table(
     "messages",
@@ -24,6 +25,12 @@ messages = sa.Table(
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("smtputf8", sa.Boolean, nullable=False),
+    # Where it came from: "cli", "api", "smtp" or "dsn"; and who sent it (key id or user).
+    sa.Column("source", sa.String(8), nullable=False, server_default="cli"),
+    sa.Column("submitter", sa.String(128), nullable=True),
+    sa.Column("notify", sa.String(16), nullable=True),  # "dsn": report failures by DSN
+    sa.Column("tags", sa.Text, nullable=True),  # JSON list
+    sa.Column("meta", sa.Text, nullable=True),  # JSON object ("metadata" in the API)
 )
 
 deliveries = sa.Table(
@@ -57,6 +64,7 @@ deliveries = sa.Table(
     sa.Column("bounce_class", sa.String(32), nullable=True),
     sa.Column("relay_queue_id", sa.String(255), nullable=True),
     sa.Column("sent_at", sa.Float, nullable=True),
+    sa.Column("notified", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_deliveries_claim", "lane", "due_at"),
     sa.Index("ix_deliveries_lease", "lease_expires"),
     sa.Index("ix_deliveries_state", "state", "lane"),
@@ -86,4 +94,46 @@ attempts = sa.Table(
     sa.Column("worker", sa.String(128), nullable=True),
     sa.Index("ix_attempts_delivery", "delivery_id"),
     sa.Index("ix_attempts_relay_at", "relay", "at"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("key_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("scopes", sa.String(64), nullable=False),  # comma-separated
+    sa.Column("lanes", sa.Text, nullable=False),  # comma-separated, in order
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)
+
+smtp_users = sa.Table(
+    "smtp_users",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("lanes", sa.Text, nullable=False),
+    sa.Column("notify", sa.String(16), nullable=False, server_default="none"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)
+
+# One row per Idempotency-Key and API key: the request's hash and the answer it got,
+# written in the same transaction as the messages it queued.
+idempotency = sa.Table(
+    "idempotency",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("principal", sa.String(128), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(32), nullable=False),  # the commit that created it
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("principal", "key", name="uq_idempotency_key"),
+    sa.Index("ix_idempotency_created", "created_at"),
 )

@@ -1,0 +1,1 @@
+"""Who may submit: API keys and SMTP users, their scopes and lanes, and AUTH throttling."""

@@ -1,0 +1,158 @@
+"""Group commit: many concurrent submissions, one durable transaction.
+
+Front ends (HTTP requests, SMTP DATA) call `submit(item)` and wait. One task takes what
+has queued up meanwhile (up to `commit_batch` items, waiting at most `commit_window`
+for more), commits it in ONE transaction on a dedicated database thread, and only then
+resolves each waiter, so an acknowledgement always follows a durable commit. While one
+commit runs the next batch gathers, so throughput grows with load while an idle system
+commits a lone message at once.
+
+When the store fails, every waiter of that batch gets `Unavailable` (nothing of it was
+stored, so the client's retry cannot duplicate it). When more than `max_queued`
+deliveries wait to be sent, new submissions get `Unavailable` at once: back-pressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol, TypeVar
+
+import sqlalchemy as sa
+
+from relaylane.clock import Clock
+from relaylane.config.serving import IntakeConfig
+from relaylane.errors import Unavailable
+from relaylane.store.intake import IntakeItem, IntakeOutcome
+
+T = TypeVar("T")
+log = logging.getLogger("relaylane.intake")
+DEPTH_REFRESH = 1.0  # seconds between queue-depth readings for back-pressure
+STORE_RETRY_AFTER = 5.0  # what a client is told to wait when the store failed
+QUEUE_FULL_RETRY_AFTER = 60.0
+
+
+class IntakeStore(Protocol):
+    def commit(self, items: Sequence[IntakeItem], now: float) -> list[IntakeOutcome]: ...
+    def queued_count(self) -> int: ...
+
+
+Waiter = tuple[IntakeItem, "asyncio.Future[IntakeOutcome]"]
+
+
+class Committer:
+    def __init__(
+        self,
+        store: IntakeStore,
+        config: IntakeConfig,
+        clock: Clock,
+        *,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.on_commit = on_commit  # e.g. wake the worker: new mail is due now
+        self._waiting: asyncio.Queue[Waiter] = asyncio.Queue(maxsize=8 * config.commit_batch)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relaylane-intake")
+        self._task: asyncio.Task[None] | None = None
+        self._depth = 0
+        self._depth_at = float("-inf")
+        self.commits = 0  # transactions committed (for tests and metrics)
+        self.committed = 0  # items committed
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="intake-committer")
+
+    async def submit(self, item: IntakeItem) -> IntakeOutcome:
+        """Store `item` durably; returns once committed. Raises `Unavailable`."""
+        if self._task is None or self._task.done():
+            raise Unavailable("relaylane is shutting down", STORE_RETRY_AFTER)
+        await self._check_depth()
+        future: asyncio.Future[IntakeOutcome] = asyncio.get_running_loop().create_future()
+        await self._waiting.put((item, future))
+        return await future
+
+    async def close(self) -> None:
+        """Commit everything already submitted, then stop."""
+        if self._task is not None:
+            await self._waiting.join()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._thread.shutdown(wait=True)
+
+    async def _check_depth(self) -> None:
+        limit = self.config.max_queued
+        if limit is None:
+            return
+        now = self.clock.now()
+        if now - self._depth_at >= DEPTH_REFRESH:
+            self._depth_at = now
+            try:
+                self._depth = await self._in_thread(self.store.queued_count)
+            except sa.exc.DBAPIError as exc:
+                raise Unavailable(_store_reason(exc), STORE_RETRY_AFTER) from exc
+        if self._depth >= limit:
+            raise Unavailable(
+                f"the queue holds {self._depth} deliveries, over [intake] max_queued = {limit}",
+                QUEUE_FULL_RETRY_AFTER,
+            )
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._waiting.get()]
+            self._take(batch)
+            if len(batch) < self.config.commit_batch and self.config.commit_window > 0:
+                await asyncio.sleep(self.config.commit_window)
+                self._take(batch)
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self._waiting.task_done()
+
+    def _take(self, batch: list[Waiter]) -> None:
+        while len(batch) < self.config.commit_batch and not self._waiting.empty():
+            batch.append(self._waiting.get_nowait())
+
+    async def _commit(self, batch: list[Waiter]) -> None:
+        live = [(item, fut) for item, fut in batch if not fut.done()]  # skip cancelled
+        if not live:
+            return
+        try:
+            outcomes = await self._in_thread(
+                self.store.commit, [item for item, _ in live], self.clock.now()
+            )
+        except sa.exc.DBAPIError as exc:
+            log.error("intake commit failed: %s", exc.__class__.__name__)
+            error = Unavailable(_store_reason(exc), STORE_RETRY_AFTER)
+            for _, fut in live:
+                if not fut.done():
+                    fut.set_exception(error)
+            return
+        except Exception as exc:  # a bug: fail the waiters loudly, keep the committer alive
+            log.exception("intake commit raised")
+            for _, fut in live:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        self.commits += 1
+        self.committed += len(live)
+        if any(o.ids for o in outcomes):
+            self._depth += sum(len(ids) for o in outcomes for ids in o.ids)
+        for (_, fut), outcome in zip(live, outcomes, strict=True):
+            if not fut.done():  # a client gone meanwhile: its mail is queued all the same
+                fut.set_result(outcome)
+        if self.on_commit is not None:
+            self.on_commit()
+
+    async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+
+def _store_reason(exc: sa.exc.DBAPIError) -> str:
+    return f"the store is unavailable ({exc.orig.__class__.__name__})"
