@@ -97,8 +97,8 @@ def build_dsn(
 
     `original_headers` may be the whole original message: only its header block is
     included. Raises InputError when there is nothing to report, for a null or invalid
-    envelope sender (a DSN is never sent to <>), an unknown action, or a `reporting_mta`
-    or `from_domain` that is not a host name.
+    envelope sender (a DSN is never sent to <>), an unknown action, an empty
+    `reporting_mta` or a `from_domain` that is not a host name.
     """
     if not failed:
         raise InputError(
@@ -170,21 +170,19 @@ def _human_part(
             "Your message could not be delivered to one or more recipients. It will not "
             "be retried for the recipients marked as failed below."
         )
-    paragraphs = [f"This is the mail system at {mta}.", intro]
+    paragraphs = [_wrap(f"This is the mail system at {mta}."), _wrap(intro)]
     shown_id = _one_line(message_id)
     if shown_id:
-        paragraphs.append(f"Message-ID of your message: {shown_id}")
+        paragraphs.append(_wrap(f"Message-ID of your message: {shown_id}"))
     for entry, action in zip(failed, actions, strict=True):
-        lines = [f"<{_one_line(entry.recipient)}>: {action} ({_status(entry, action)})"]
+        lines = [_wrap(f"<{_one_line(entry.recipient)}>: {action} ({_status(entry, action)})")]
         relay = _one_line(entry.remote_mta or "")
         reply = _reply_text(entry.diagnostic)
         if reply:
-            lines.append(f"{relay or 'the remote server'} said: {reply}")
+            lines.append(_wrap(f"{relay or 'the remote server'} said: {reply}", indent="    "))
         elif relay:
-            lines.append(f"remote server: {relay}")
-        paragraphs.append(
-            "\n".join(_wrap(line, indent=" " * 4 if i else "") for i, line in enumerate(lines))
-        )
+            lines.append(_wrap(f"remote server: {relay}", indent="    "))
+        paragraphs.append("\n".join(lines))
     text = "\r\n\r\n".join(p.replace("\n", "\r\n") for p in paragraphs) + "\r\n"
     if text.isascii():
         return _part("text/plain; charset=us-ascii", "Notification", text.encode("ascii"), "7bit")
@@ -267,7 +265,7 @@ def _fold(name: str, value: str) -> str:
     return "\r\n".join(lines)
 
 
-def _wrap(text: str, *, indent: str) -> str:
+def _wrap(text: str, *, indent: str = "") -> str:
     return "\n".join(
         textwrap.wrap(
             text,
@@ -367,7 +365,9 @@ def _header_block(original: bytes) -> bytes:
         return b""
     end = data.find(b"\r\n\r\n")
     head = data if end < 0 else data[: end + 2]
-    return head if head.endswith(b"\r\n") else head + b"\r\n"
+    if not head or head.endswith(b"\r\n"):
+        return head
+    return head + b"\r\n"
 
 
 def _is_7bit(data: bytes) -> bool:
