@@ -42,7 +42,7 @@ from relaylane.store import Store, open_store  # noqa: E402
 from relaylane.store.engine import create_engine, upgrade  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("RELAYLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = ("attempts", "deliveries", "messages")
+TABLES = ("attempts", "deliveries", "messages", "api_keys", "smtp_users", "idempotency")
 
 
 def _pg_reason() -> str | None:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from relaylane.cli import db, demo, init_check, messages, send, status, worker
+from relaylane.cli import (
+    db,
+    demo,
+    init_check,
+    keys,
+    messages,
+    send,
+    serve,
+    smtp_users,
+    status,
+    worker,
+)
 
 app = typer.Typer(
     name="relaylane",
@@ -17,9 +28,12 @@ app.command("init")(init_check.init)
 app.command("check")(init_check.check)
 app.command("send")(send.send)
 app.command("worker")(worker.worker)
+app.command("serve")(serve.serve)
 app.command("status")(status.status)
 app.add_typer(messages.app, name="messages")
 app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
+app.add_typer(smtp_users.app, name="smtp-users")
 app.command("demo")(demo.demo)
 
 

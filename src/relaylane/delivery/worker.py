@@ -151,6 +151,10 @@ class Worker:
         self._stop_requested.set()
         self._wake.set()
 
+    def poke(self) -> None:
+        """New mail was queued: look for due work now instead of at the next idle poll."""
+        self._wake.set()
+
     async def run(
         self, *, until_idle: bool = False, intake_done: asyncio.Event | None = None
     ) -> WorkerStats:

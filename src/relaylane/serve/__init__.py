@@ -1,0 +1,1 @@
+"""`relaylane serve`: the HTTP API, SMTP submission and delivery workers in one process."""

@@ -1,0 +1,163 @@
+"""One process, several parts: the HTTP API, SMTP submission and delivery workers.
+
+Startup binds every listener before reporting ready. On stop (SIGTERM), in order:
+1. the listeners stop accepting (new connections are refused; requests and SMTP
+   transactions already under way finish);
+2. the group committer commits everything already submitted, so each acknowledged
+   message is durable;
+3. the worker releases deliveries it has not started, lets sends in flight finish (or
+   keeps their lease, to be reclaimed), and commits every result.
+Nothing accepted is lost, and nothing is left in `sending` beyond a lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from enum import StrEnum
+
+from relaylane.clock import Clock, SystemClock
+from relaylane.config.models import Config
+from relaylane.delivery.stats import WorkerStats
+from relaylane.delivery.worker import SessionFactory, Worker
+from relaylane.intake.committer import Committer
+from relaylane.serve.notifier import DsnNotifier
+from relaylane.store import Store
+from relaylane.store.notices import SqlNotices
+
+log = logging.getLogger("relaylane.serve")
+STOP_GRACE = 30.0  # seconds the front ends get to finish what is under way
+
+
+class Part(StrEnum):
+    """What a `serve` process runs."""
+
+    API = "api"  # the HTTP API
+    SMTP = "smtp"  # SMTP submission
+    WORKER = "worker"  # delivery to the relays (and DSNs for SMTP users)
+
+
+ALL_PARTS = frozenset(Part)
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    part: Part
+    name: str  # "http", "https", "smtp (starttls)", "smtp (implicit tls)"
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.part.value}: {self.name} on {host}:{self.port}"
+
+
+@dataclass
+class Service:
+    config: Config
+    store: Store
+    parts: frozenset[Part] = ALL_PARTS
+    clock: Clock = field(default_factory=SystemClock)
+    sessions: SessionFactory | None = None  # how the worker talks to relays (tests swap it)
+    grace: float = STOP_GRACE
+    listening: list[Listening] = field(default_factory=list)
+    worker: Worker | None = None
+    committer: Committer | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def request_stop(self) -> None:
+        """Begin a graceful stop (safe from a signal handler)."""
+        self._stop.set()
+
+    async def run(
+        self, ready: Callable[[list[Listening]], None] | None = None
+    ) -> WorkerStats | None:
+        tasks: list[asyncio.Task[object]] = []
+        worker_task: asyncio.Task[WorkerStats] | None = None
+        if Part.WORKER in self.parts:
+            self.worker = Worker(
+                self.config, self.store.queue, clock=self.clock, sessions=self.sessions
+            )
+            worker_task = asyncio.create_task(self.worker.run(), name="worker")
+            notifier = DsnNotifier(
+                self.config, SqlNotices(self.store.engine), self.clock, on_queued=self.worker.poke
+            )
+            tasks.append(asyncio.create_task(notifier.run(), name="dsn-notifier"))
+        stops: list[Callable[[], object]] = []
+        try:
+            if self.parts & {Part.API, Part.SMTP}:
+                self.committer = Committer(
+                    self.store.intake,
+                    self.config.intake,
+                    self.clock,
+                    on_commit=self.worker.poke if self.worker else None,
+                )
+                await self.committer.start()
+            if Part.API in self.parts:
+                stops.append(await self._start_api())
+            if Part.SMTP in self.parts:
+                stops.append(await self._start_smtp())
+            if ready is not None:
+                ready(self.listening)
+            await self._wait(worker_task)
+        finally:
+            await self._shutdown(stops, tasks)
+        if worker_task is not None:
+            return await worker_task
+        return None
+
+    async def _wait(self, worker_task: asyncio.Task[WorkerStats] | None) -> None:
+        stop = asyncio.create_task(self._stop.wait())
+        waiting: set[asyncio.Future[Any]] = {stop}
+        if worker_task is not None:
+            waiting.add(worker_task)  # a worker that ends on its own (a bug) ends serve
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+
+    async def _start_api(self) -> Callable[[], object]:
+        from relaylane.api.app import create_app
+        from relaylane.api.context import ApiContext
+        from relaylane.api.server import start_http
+
+        assert self.committer is not None
+        board = self.worker.board if self.worker else None
+        app = create_app(ApiContext(self.config, self.store, self.committer, self.clock, board))
+        running = await start_http(app, self.config.http)
+        scheme = "https" if self.config.http.tls_cert else "http"
+        self.listening.append(Listening(Part.API, scheme, self.config.http.host, running.port))
+        return running.stop
+
+    async def _start_smtp(self) -> Callable[[], object]:
+        from relaylane.submission.server import SubmissionServer
+
+        assert self.committer is not None
+        server = SubmissionServer(self.config, self.store.credentials, self.committer, self.clock)
+        await server.start()
+        for host, port, mode in server.addresses:
+            name = "smtp (starttls)" if mode == "starttls" else "smtp (implicit tls)"
+            self.listening.append(Listening(Part.SMTP, name, host, port))
+        return lambda: server.stop(self.grace)
+
+    async def _shutdown(
+        self, stops: Iterable[Callable[[], object]], tasks: list[asyncio.Task[object]]
+    ) -> None:
+        for stop in stops:  # 1. stop accepting; finish what is under way
+            try:
+                result = stop()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("error while stopping a listener")
+        if self.committer is not None:  # 2. commit what was submitted
+            await self.committer.close()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.worker is not None:  # 3. release or finish deliveries in flight
+            self.worker.request_stop()

@@ -1,0 +1,88 @@
+"""Group commit: acknowledged only after the durable commit; many submissions share
+one transaction; store trouble and a full queue give `Unavailable`, never a loss."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from relaylane.clock import FakeClock
+from relaylane.config.serving import IntakeConfig
+from relaylane.delivery.addresses import parse_address
+from relaylane.delivery.compose import compose
+from relaylane.delivery.submit import build_message
+from relaylane.errors import Unavailable
+from relaylane.intake.committer import Committer
+from relaylane.records import NewMessage
+from relaylane.store import Store
+from relaylane.store.intake import IntakeItem, IntakeOutcome
+from tests.helpers import lane, make_config, relay
+
+
+def item(tmp_path: Path, rcpt: str) -> IntakeItem:
+    config = make_config("sqlite://", [relay("r1", 2525)], [lane("tx", ["r1"])], tmp_path)
+    composed = compose(from_="a@tx.acme.test", subject="Hi", text="Hello\n")
+    msg: NewMessage = build_message(config, "tx", composed, [parse_address(rcpt)], 1000.0)
+    return IntakeItem(messages=(msg,))
+
+
+async def test_acknowledged_only_after_commit_and_batched(store: Store, tmp_path: Path) -> None:
+    committer = Committer(store.intake, IntakeConfig(commit_window=0.01), FakeClock(1000.0))
+    await committer.start()
+    outcomes = await asyncio.gather(
+        *(committer.submit(item(tmp_path, f"u{i}@b.test")) for i in range(50))
+    )
+    stored = {r.id for r in store.reads.list_deliveries(limit=100)}
+    assert {o.ids[0][0] for o in outcomes} == stored and len(stored) == 50
+    assert committer.commits < 10  # 50 concurrent submissions shared a few transactions
+    await committer.close()
+
+
+class BrokenStore:
+    def commit(self, items: Sequence[IntakeItem], now: float) -> list[IntakeOutcome]:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+
+    def queued_count(self) -> int:
+        return 0
+
+
+async def test_store_failure_is_unavailable_for_every_waiter(tmp_path: Path) -> None:
+    committer = Committer(BrokenStore(), IntakeConfig(), FakeClock(1000.0))
+    await committer.start()
+    results = await asyncio.gather(
+        *(committer.submit(item(tmp_path, f"u{i}@b.test")) for i in range(3)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, Unavailable) and r.retry_after > 0 for r in results)
+    assert "store is unavailable" in str(results[0])
+    await committer.close()
+
+
+async def test_back_pressure_over_max_queued(store: Store, tmp_path: Path) -> None:
+    clock = FakeClock(1000.0)
+    committer = Committer(store.intake, IntakeConfig(max_queued=2), clock)
+    await committer.start()
+    await committer.submit(item(tmp_path, "a@b.test"))
+    await committer.submit(item(tmp_path, "c@b.test"))
+    with pytest.raises(Unavailable, match="over \\[intake\\] max_queued = 2"):
+        await committer.submit(item(tmp_path, "e@b.test"))
+    assert len(store.reads.list_deliveries(limit=10)) == 2
+    await committer.close()
+
+
+async def test_close_commits_what_was_submitted(store: Store, tmp_path: Path) -> None:
+    committer = Committer(store.intake, IntakeConfig(commit_window=0.05), FakeClock(1000.0))
+    await committer.start()
+    pending = [
+        asyncio.create_task(committer.submit(item(tmp_path, f"u{i}@b.test"))) for i in range(5)
+    ]
+    await asyncio.sleep(0)  # submitted, not yet committed
+    await committer.close()
+    assert all(t.done() and t.result().ids for t in pending)
+    assert len(store.reads.list_deliveries(limit=10)) == 5
+    with pytest.raises(Unavailable, match="shutting down"):
+        await committer.submit(item(tmp_path, "late@b.test"))
