@@ -17,8 +17,8 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 from enum import StrEnum
+from typing import Any
 
 from relaylane.clock import Clock, SystemClock
 from relaylane.config.models import Config
