@@ -1,0 +1,45 @@
+"""Read queries the API adds to `relaylane.store.reads`: deliveries paged by cursor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from relaylane.store.reads import ROW_COLUMNS, DeliveryRow
+from relaylane.store.schema import deliveries
+
+D = deliveries.c
+MAX_ID = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    lane: str | None = None
+    state: str | None = None
+    recipient: str | None = None  # local@domain, compared case-insensitively
+    since: float | None = None  # created at or after (Unix time)
+    before_id: int | None = None  # the cursor: ids below this one
+
+
+def page(engine: sa.Engine, where: DeliveryFilter, limit: int) -> list[DeliveryRow]:
+    """Up to `limit` deliveries matching `where`, newest (highest id) first."""
+    stmt = sa.select(*ROW_COLUMNS).order_by(D.id.desc()).limit(limit)
+    if where.lane is not None:
+        stmt = stmt.where(D.lane == where.lane)
+    if where.state is not None:
+        stmt = stmt.where(D.state == where.state)
+    if where.recipient is not None:
+        stmt = stmt.where(sa.func.lower(D.recipient) == where.recipient.lower())
+    if where.since is not None:
+        stmt = stmt.where(D.created_at >= where.since)
+    if where.before_id is not None:
+        stmt = stmt.where(D.id < where.before_id)
+    with engine.connect() as conn:
+        return [DeliveryRow(*row) for row in conn.execute(stmt)]
+
+
+def ping(engine: sa.Engine) -> None:
+    """Raises unless the store answers a trivial query."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))

@@ -1,0 +1,106 @@
+"""/v1/status, /v1/relays, /v1/lanes and /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from relaylane.api import responses as r
+from relaylane.api.auth import Ctx, Reader
+from relaylane.api.context import ApiContext
+from relaylane.api.errors import unavailable
+from relaylane.api.queries import ping
+from relaylane.api.responses import declare
+from relaylane.config.models import Config
+from relaylane.delivery.board import RelayState
+from relaylane.store.reads import StatusReport
+
+router = APIRouter()
+HEALTH_TIMEOUT = 3.0  # seconds the store gets to answer /healthz
+HEALTH_RETRY_AFTER = 5.0
+
+
+@router.get("/healthz", tags=["health"], summary="200 when the store answers (no auth)",
+            responses=declare(503))  # fmt: skip
+async def healthz(ctx: Ctx) -> r.Health:
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping, ctx.store.engine), HEALTH_TIMEOUT)
+    except Exception as exc:  # any failure to answer is "not healthy"
+        reason = f"the store does not answer ({exc.__class__.__name__})"
+        raise unavailable(reason, HEALTH_RETRY_AFTER) from None
+    return r.Health(status="ok")
+
+
+@router.get("/v1/status", tags=["status"], summary="Queue counts",
+            responses=declare(401, 403, 503))  # fmt: skip
+async def status(ctx: Ctx, principal: Reader) -> r.Status:
+    report = await _report(ctx)
+    return r.Status.model_validate(report.as_dict())
+
+
+@router.get("/v1/relays", tags=["status"], summary="Relays: configuration, breaker, counts",
+            responses=declare(401, 403, 503))  # fmt: skip
+async def relays(ctx: Ctx, principal: Reader) -> r.Relays:
+    report = await _report(ctx)
+    breakers = _breakers(ctx)
+    return r.Relays(relays=[_relay(ctx.config, name, report, breakers) for name in _names(ctx)])
+
+
+@router.get("/v1/lanes", tags=["status"], summary="Lanes: configuration and counts",
+            responses=declare(401, 403, 503))  # fmt: skip
+async def lanes(ctx: Ctx, principal: Reader) -> r.Lanes:
+    report = await _report(ctx)
+    return r.Lanes(
+        lanes=[
+            r.Lane(
+                name=lane.name,
+                purpose=lane.purpose.value,
+                strategy=lane.strategy.value,
+                relays=[r.LaneRelay(name=ref.name, weight=ref.weight) for ref in lane.relays],
+                max_age=lane.max_age,
+                from_domains=list(lane.from_domains),
+                counts=report.by_lane.get(lane.name, {}),
+            )
+            for lane in ctx.config.lane
+        ]
+    )
+
+
+async def _report(ctx: ApiContext) -> StatusReport:
+    return await ctx.in_thread(ctx.store.reads.status, ctx.clock.now())
+
+
+def _names(ctx: ApiContext) -> list[str]:
+    return [relay.name for relay in ctx.config.relay]
+
+
+def _breakers(ctx: ApiContext) -> dict[str, RelayState]:
+    if ctx.board is None:
+        return {}
+    return {state.relay: state for state in ctx.board.snapshot()}
+
+
+def _relay(
+    config: Config, name: str, report: StatusReport, breakers: dict[str, RelayState]
+) -> r.Relay:
+    relay = config.relay_by_name(name)
+    state = breakers.get(name)
+    breaker = (
+        r.Breaker(state="unknown")
+        if state is None
+        else r.Breaker.model_validate(
+            {"state": state.state, "reopens_at": state.reopens_at, "reason": state.reason or None}
+        )
+    )
+    return r.Relay(
+        name=relay.name,
+        kind=relay.kind.value,
+        host=relay.host,
+        port=relay.port,
+        tls=relay.tls.value,
+        max_connections=relay.max_connections,
+        lanes=[lane.name for lane in config.lane if name in lane.relay_names],
+        breaker=breaker,
+        counts=report.by_relay.get(name, {}),
+    )
