@@ -181,20 +181,22 @@ relays = ["r1"]
     )
     relaylane(tmp, "smtp-users", "create", "bench", "--lanes", "transactional",
               "--password", PASSWORD)  # fmt: skip
-    proc = subprocess.Popen(
-        [PY, "-m", "relaylane", "serve", "--only", "api", "--only", "smtp", "-c",
-         str(tmp / "relaylane.toml")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    ports: dict[str, int] = {}
-    for raw in proc.stdout:
-        line = raw.decode()
-        if found := LISTEN.search(line):
-            ports[found.group(2)] = int(found.group(4))
-        if "ready" in line:
+    log = tmp / "serve.log"  # a file, not a pipe: a full pipe would stall the server
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [PY, "-m", "relaylane", "serve", "--only", "api", "--only", "smtp", "-c",
+             str(tmp / "relaylane.toml")],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        text = log.read_text()
+        if "relaylane serve ready" in text:
+            ports = {m.group(2): int(m.group(4)) for m in LISTEN.finditer(text)}
             return proc, ports
-    raise RuntimeError("relaylane serve did not start")
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("relaylane serve did not start:\n" + log.read_text())
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -19,9 +19,9 @@ from relaylane.delivery.compose import (
     Attachment,
     Composed,
     compose,
-    compose_eml,
     forbidden_header,
 )
+from relaylane.delivery.eml import compose_eml
 from relaylane.delivery.headers import delivery_headers
 from relaylane.errors import InputError
 

@@ -9,7 +9,8 @@ import pytest
 
 from relaylane.config import Config
 from relaylane.delivery.addresses import parse_address
-from relaylane.delivery.compose import compose, compose_eml
+from relaylane.delivery.compose import compose
+from relaylane.delivery.eml import compose_eml
 from relaylane.delivery.submit import build_message
 from relaylane.errors import InputError
 from tests.helpers import lane, make_config, relay

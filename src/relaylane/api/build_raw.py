@@ -14,7 +14,8 @@ from email.parser import BytesHeaderParser
 
 from relaylane.api.schemas import MessageIn
 from relaylane.delivery.addresses import Address, parse_address
-from relaylane.delivery.compose import Composed, compose_eml, forbidden_header
+from relaylane.delivery.compose import Composed, forbidden_header
+from relaylane.delivery.eml import compose_eml
 from relaylane.errors import InputError
 
 # MessageIn attributes that describe a message built from parts.

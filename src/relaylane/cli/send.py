@@ -17,7 +17,8 @@ from relaylane.cli.common import (
     user_errors,
 )
 from relaylane.delivery.addresses import Address, parse_address, parse_recipient_lines
-from relaylane.delivery.compose import Composed, compose, compose_eml
+from relaylane.delivery.compose import Composed, compose
+from relaylane.delivery.eml import compose_eml
 from relaylane.delivery.submit import build_message
 from relaylane.errors import InputError
 

@@ -32,6 +32,8 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # aiosmtpd logs every command of every session at INFO: noise (and CPU) at volume.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     parts = frozenset(only) if only else ALL_PARTS
     if no_worker:
         parts -= {Part.WORKER}

@@ -1,6 +1,6 @@
 """Build the one stored body a message's deliveries share.
 
-`compose` (from --text/--html) and `compose_eml` (from an existing message) return the
+`compose` (from --text/--html) and `eml.compose_eml` (from an existing message) return the
 header block + CRLF + body as bytes that are ready for SMTP DATA: CRLF line endings
 only, no line over 998 octets, and 7-bit (bodies quoted-printable or base64, non-ASCII
 header text RFC 2047-encoded), so a DKIM signature added later survives relays that
@@ -17,24 +17,18 @@ package (see there why).
 
 from __future__ import annotations
 
-import base64
-import email
-import email.policy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from email import quoprimime
-from email.headerregistry import AddressHeader, BaseHeader
 from email.message import EmailMessage, Message
 
 from relaylane.delivery.addresses import Address, parse_address, refuse_unsafe_chars
 from relaylane.delivery.headers import (
-    MAX_LINE,
     POLICY,
     check_header_value,
     encode_value,
-    parse_header,
 )
+from relaylane.delivery.wire import LINE_BREAK, wire_problem
 from relaylane.errors import InputError
 
 __all__ = [
@@ -43,7 +37,6 @@ __all__ = [
     "Attachment",
     "Composed",
     "compose",
-    "compose_eml",
     "forbidden_header",
 ]
 
@@ -51,7 +44,6 @@ __all__ = [
 # "none"); 76 keeps quoted-printable and base64 lines within RFC 2045's limit.
 _POLICY_UTF8 = POLICY.clone(utf8=True)
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # A line a 7bit text part can carry as is: printable ASCII or TAB, no trailing blank
 # (relays may strip it), not too long.
 _PLAIN_LINE = re.compile(r"(?:[\t\x20-\x7e]{0,997}[\x21-\x7e])?")
@@ -100,8 +92,6 @@ _RELAYLANE_HEADER = (
     "X-Relaylane-* headers are relaylane's own control headers",
     "use another name for your own header, e.g. X-Campaign",
 )
-# Headers compose_eml removes from a message before sending it.
-_DROPPED_FROM_EML = frozenset({"bcc", "resent-bcc"})
 
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII except ':' (RFC 5322 2.2)
 # A MIME type without parameters: token "/" token (RFC 2045 5.1).
@@ -203,7 +193,7 @@ def compose(
         utf8 |= _put(msg, name, value)
 
     body = msg.as_bytes(policy=_POLICY_UTF8 if utf8 else POLICY)
-    problem = _wire_problem(body, utf8_headers=utf8)
+    problem = wire_problem(body, utf8_headers=utf8)
     if problem is not None:  # pragma: no cover - a bug in compose, not in the input
         raise RuntimeError(f"compose built an invalid message: {problem}")
     return Composed(
@@ -226,52 +216,6 @@ def forbidden_header(name: str) -> str | None:
     """
     reason = _forbidden_reason(name)
     return None if reason is None else f"{reason[0]}; {reason[1]}"
-
-
-def compose_eml(raw: bytes, *, from_override: str | None = None) -> Composed:
-    """Prepare an existing RFC 5322 message (--eml) for sending.
-
-    Bcc and Resent-Bcc are removed. 8bit/binary parts are re-encoded (quoted-printable for
-    text/*, base64 otherwise); 8-bit header text must be UTF-8 and is RFC 2047-encoded
-    (kept UTF-8 only for an address whose local part needs SMTPUTF8). Headers that need
-    no change are kept byte for byte, line endings aside. A Message-ID, Date or To the
-    message has is kept, and the flags say so. `from_override` replaces the From header.
-    """
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    override = None
-    if from_override is not None:
-        override = parse_address(from_override, field="--from")
-        _replace_all(msg, "From", override.header())
-
-    utf8 = False
-    reencoded = False
-    for part in msg.walk():
-        utf8 |= _clean_headers(part, top=part is msg)
-        if part.is_multipart():
-            _clean_container(part)
-        else:
-            reencoded |= _make_7bit(part)
-    if reencoded and "MIME-Version" not in msg:
-        msg["MIME-Version"] = "1.0"
-
-    sender = override if override is not None else _eml_sender(msg)
-    body = msg.as_bytes(policy=_POLICY_UTF8 if utf8 else POLICY)
-    problem = _wire_problem(body, utf8_headers=utf8)
-    if problem is not None:
-        raise InputError(
-            "--eml",
-            f"the message cannot be made safe to send: {problem}",
-            "re-save it from a mail client, or compose it with --text/--html-file",
-        )
-    return Composed(
-        body=body,
-        from_addr=sender,
-        has_message_id="Message-ID" in msg,
-        has_date="Date" in msg,
-        has_to="To" in msg,
-        needs_smtputf8=utf8,
-        size=len(body),
-    )
 
 
 # --- compose ---------------------------------------------------------------------------
@@ -350,7 +294,7 @@ def _attach(msg: EmailMessage, attachment: Attachment) -> None:
     part = list(msg.iter_parts())[-1]
     # Rendered now with the 7-bit policy: a UTF-8 top level (SMTPUTF8) would otherwise
     # write a non-ASCII filename as raw UTF-8 instead of RFC 2231-encoded.
-    _set_headers(part, [(name, _folded_value(name, value)) for name, value in part.items()])
+    replace_headers(part, [(name, _folded_value(name, value)) for name, value in part.items()])
 
 
 def _folded_value(name: str, value: str) -> str:
@@ -383,192 +327,14 @@ def _refuse_undecodable(field: str, content: str) -> None:
 
 def _text_cte(content: str) -> str:
     """7bit when every line is plain short ASCII, else quoted-printable."""
-    if all(_PLAIN_LINE.fullmatch(line) for line in _LINE_BREAK.split(content)):
+    if all(_PLAIN_LINE.fullmatch(line) for line in LINE_BREAK.split(content)):
         return "7bit"
     return "quoted-printable"
 
 
-# --- .eml ----------------------------------------------------------------------------
-
-
-def _replace_all(msg: Message, name: str, value: str) -> None:
-    """Make `value` the only `name` header, where the first one was (else at the top)."""
-    items: list[tuple[str, str]] = []
-    placed = False
-    for key, old in msg.raw_items():
-        if key.lower() != name.lower():
-            items.append((key, str(old)))
-        elif not placed:
-            items.append((name, value))
-            placed = True
-    if not placed:
-        items.insert(0, (name, value))
-    _set_headers(msg, items)
-
-
-def _set_headers(part: Message, items: list[tuple[str, str]]) -> None:
+def replace_headers(part: Message, items: list[tuple[str, str]]) -> None:
     """Replace all of `part`'s headers by `items` (raw values, kept as they are)."""
     for key in {key.lower() for key in part}:
         del part[key]
     for key, value in items:
         part.set_raw(key, value)
-
-
-def _clean_headers(part: Message, *, top: bool) -> bool:
-    """Drop Bcc (top level), fix 8-bit or over-long headers; True if one must be UTF-8."""
-    items = [(name, str(value)) for name, value in part.raw_items()]
-    kept: list[tuple[str, str]] = []
-    utf8 = changed = False
-    for name, value in items:
-        if top and name.lower() in _DROPPED_FROM_EML:
-            changed = True
-            continue
-        fixed, needs_utf8 = _clean_header_value(name, value)
-        utf8 |= needs_utf8
-        changed |= fixed != value
-        kept.append((name, fixed))
-    if changed:
-        _set_headers(part, kept)
-    return utf8
-
-
-def _clean_header_value(name: str, raw: str) -> tuple[str, bool]:
-    unfolded = _LINE_BREAK.sub("", raw)
-    text = unfolded
-    if not unfolded.isascii():
-        # Parsed from bytes: 8-bit octets arrive as surrogate escapes.
-        try:
-            text = unfolded.encode("ascii", "surrogateescape").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError) as exc:
-            raise InputError(
-                "--eml",
-                f"the {name} header contains 8-bit bytes that are not UTF-8",
-                "encode non-ASCII header text as UTF-8 or RFC 2047 (=?utf-8?...?=)",
-            ) from exc
-    refuse_unsafe_chars("--eml", text, what=f"{name} header")
-    if text.isascii():
-        first, *rest = raw.splitlines() or [""]
-        if len(name) + 2 + len(first) <= MAX_LINE and all(len(x) <= MAX_LINE for x in rest):
-            return raw, False
-    return encode_value(name, text, field="--eml")
-
-
-def _clean_container(part: Message) -> None:
-    cte = part.get("Content-Transfer-Encoding")
-    if cte is not None and str(cte).strip().lower() in ("8bit", "binary"):
-        part.replace_header("Content-Transfer-Encoding", "7bit")  # its parts are 7-bit now
-    # Preamble and epilogue are not shown; drop them rather than send 8-bit text.
-    if part.preamble is not None and not _is_7bit_text(part.preamble):
-        part.preamble = None
-    if part.epilogue is not None and not _is_7bit_text(part.epilogue):
-        part.epilogue = None
-
-
-def _make_7bit(part: Message) -> bool:
-    """Re-encode a leaf part whose content is not 7-bit safe; True if it was."""
-    header = part.get("Content-Transfer-Encoding")
-    cte = "7bit" if header is None else str(header).strip().lower()
-    if cte in ("7bit", "8bit", "binary"):
-        data = part.get_payload(decode=True)
-        if not isinstance(data, bytes):  # pragma: no cover - a leaf always has a payload
-            return False
-        if _is_7bit(data):
-            if cte != "7bit":
-                part.replace_header("Content-Transfer-Encoding", "7bit")
-            return False
-    else:
-        payload = part.get_payload()
-        if isinstance(payload, str) and _is_7bit_text(payload):
-            return False
-        if cte not in ("quoted-printable", "base64"):
-            raise InputError(
-                "--eml",
-                f"a {part.get_content_type()} part uses Content-Transfer-Encoding {cte!r} "
-                "and holds 8-bit data",
-                "re-save the message with base64 or quoted-printable attachments",
-            )
-        data = part.get_payload(decode=True)
-        if not isinstance(data, bytes):  # pragma: no cover
-            return False
-    _reencode(part, data)
-    return True
-
-
-def _reencode(part: Message, data: bytes) -> None:
-    charset = (part.get_content_charset() or "").lower()
-    if part.get_content_maintype() == "text" and not charset.startswith(("utf-16", "utf-32")):
-        if not charset and not data.isascii() and _is_utf8(data):
-            part.set_param("charset", "utf-8")
-        encoded = quoprimime.body_encode(data.decode("latin-1"), maxlinelen=76)
-        cte = "quoted-printable"
-    else:
-        encoded = base64.encodebytes(data).decode("ascii")
-        cte = "base64"
-    part.set_payload(encoded)
-    if "Content-Transfer-Encoding" in part:
-        part.replace_header("Content-Transfer-Encoding", cte)
-    else:
-        part["Content-Transfer-Encoding"] = cte
-
-
-def _eml_sender(msg: Message) -> Address:
-    fix = "add a From header with one address to the message, or pass --from"
-    values = [str(value) for name, value in msg.raw_items() if name.lower() == "from"]
-    if not values:
-        raise InputError("--eml", "the message has no From header", fix)
-    if len(values) > 1:
-        raise InputError("--eml", f"the message has {len(values)} From headers", fix)
-    text = _LINE_BREAK.sub("", values[0])
-    try:
-        header: BaseHeader | None = parse_header("From", text, field="--eml")
-    except InputError:  # unparsable: parse_address says why, below
-        header = None
-    if isinstance(header, AddressHeader) and len(header.addresses) != 1:
-        raise InputError("--eml", f"the From header {text!r} must hold exactly one address", fix)
-    # Parsed from the header text (not the header object), so encoded-words in the
-    # display name are decoded the RFC 2047 way.
-    return parse_address(text, field="--eml From header")
-
-
-# --- checks and helpers ----------------------------------------------------------------
-
-
-def _is_7bit(data: bytes) -> bool:
-    return (
-        data.isascii()
-        and b"\x00" not in data
-        and all(len(line) <= MAX_LINE for line in data.splitlines())
-    )
-
-
-def _is_7bit_text(text: str) -> bool:
-    return text.isascii() and _is_7bit(text.encode("ascii"))
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _wire_problem(data: bytes, *, utf8_headers: bool) -> str | None:
-    """Why `data` is not a clean SMTP message (CRLF only, <= 998, 7-bit), or None."""
-    if not data.endswith(b"\r\n"):
-        return "it does not end with a line break"
-    end = data.find(b"\r\n\r\n")
-    split = len(data) if end < 0 else end + 2
-    head, body = data[:split], data[split:]
-    for number, line in enumerate(data[:-2].split(b"\r\n"), start=1):
-        if b"\r" in line or b"\n" in line:
-            return f"line {number} has a bare CR or LF"
-        if len(line) > MAX_LINE:
-            return f"line {number} is longer than {MAX_LINE} octets"
-        if b"\x00" in line:
-            return f"line {number} has a NUL byte"
-    if not body.isascii():
-        return "the body has 8-bit bytes"
-    if not head.isascii() and not (utf8_headers and _is_utf8(head)):
-        return "a header has 8-bit bytes"
-    return None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from relaylane.auth.principal import Notify, Principal
 from relaylane.config.models import Config
 from relaylane.delivery.addresses import Address, parse_address
-from relaylane.delivery.compose import compose_eml
+from relaylane.delivery.eml import compose_eml
 from relaylane.delivery.submit import Origin, build_message
 from relaylane.errors import InputError, PermissionDenied
 from relaylane.intake.lanes import check_sender, resolve_lane
