@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import re
 from email import quoprimime
 from email.headerregistry import AddressHeader, BaseHeader
 from email.message import Message
@@ -28,6 +29,10 @@ __all__ = ["compose_eml"]
 _POLICY_UTF8 = POLICY.clone(utf8=True)
 # Headers compose_eml removes from a message before sending it.
 _DROPPED_FROM_EML = frozenset({"bcc", "resent-bcc"})
+# What keeps a message off the fast path.
+_UNSAFE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # controls other than TAB, CR, LF
+_CTE_8BIT = re.compile(rb"(?im)^content-transfer-encoding:[ \t]*(?:8bit|binary)")
+_FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:")  # a header field name (RFC 5322 2.2)
 
 
 def compose_eml(raw: bytes, *, from_override: str | None = None) -> Composed:
@@ -39,6 +44,59 @@ def compose_eml(raw: bytes, *, from_override: str | None = None) -> Composed:
     no change are kept byte for byte, line endings aside. A Message-ID, Date or To the
     message has is kept, and the flags say so. `from_override` replaces the From header.
     """
+    if from_override is None:
+        kept = _as_is(raw)
+        if kept is not None:
+            return kept
+    return _reparse(raw, from_override)
+
+
+def _as_is(raw: bytes) -> Composed | None:
+    """The message unchanged, when it already is what `_reparse` would make of it (7-bit,
+    CRLF, short lines, no Bcc, no control characters, no 8bit/binary transfer encoding,
+    one parsable From); None when it needs the full treatment (which also words errors)."""
+    if not raw.isascii() or _UNSAFE.search(raw) or _CTE_8BIT.search(raw):
+        return None
+    end = raw.find(b"\r\n\r\n")
+    if end < 0 or wire_problem(raw, utf8_headers=False) is not None:
+        return None
+    names: list[str] = []
+    sender = b""
+    for line in raw[: end + 2].split(b"\r\n")[:-1]:
+        if line[:1] in (b" ", b"\t"):
+            if not names:
+                return None
+            if names[-1] == "from":
+                sender += line
+            continue
+        found = _FIELD.match(line)
+        if found is None:
+            return None
+        name = found.group(1).decode("ascii").lower()
+        if name in _DROPPED_FROM_EML or (name == "from" and "from" in names):
+            return None
+        names.append(name)
+        if name == "from":
+            sender = line[found.end() :]
+    if not sender:
+        return None
+    try:
+        from_addr = parse_address(sender.decode("ascii").strip(), field="--eml From header")
+    except InputError:
+        return None
+    return Composed(
+        body=raw,
+        from_addr=from_addr,
+        has_message_id="message-id" in names,
+        has_date="date" in names,
+        has_to="to" in names,
+        needs_smtputf8=False,
+        size=len(raw),
+    )
+
+
+def _reparse(raw: bytes, from_override: str | None) -> Composed:
+    """Parse, clean and re-serialise the message with the email package."""
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     override = None
     if from_override is not None:

@@ -86,8 +86,11 @@ def _delivery(composed: Composed, rcpt: Address, domain: str, date: str) -> NewD
 
 
 def _existing_message_id(body: bytes) -> str:
-    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(body)
-    return str(headers.get("Message-ID", "")).strip()
+    """The message's own Message-ID as written (unfolded). Read raw (compat32): the
+    structured parser raises IndexError on some malformed values, such as "<"."""
+    headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(body, headersonly=True)
+    value = headers.get("Message-ID", "")
+    return " ".join(str(value).split())
 
 
 def _needs_smtputf8(composed: Composed, sender: Address, recipients: Sequence[Address]) -> bool:
