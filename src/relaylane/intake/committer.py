@@ -1,11 +1,11 @@
 """Group commit: many concurrent submissions, one durable transaction.
 
 Front ends (HTTP requests, SMTP DATA) call `submit(item)` and wait. One task takes what
-has queued up meanwhile (up to `commit_batch` items, waiting at most `commit_window`
-for more), commits it in ONE transaction on a dedicated database thread, and only then
-resolves each waiter, so an acknowledgement always follows a durable commit. While one
-commit runs the next batch gathers, so throughput grows with load while an idle system
-commits a lone message at once.
+has queued up meanwhile (up to `commit_batch` items), commits it in ONE transaction on a
+dedicated database thread, and only then resolves each waiter, so an acknowledgement
+always follows a durable commit. While one commit runs the next batch gathers, so
+throughput grows with load. Under concurrent load (the last commit was shared) it also
+waits up to `commit_window` for more company; a lone submitter is committed at once.
 
 When the store fails, every waiter of that batch gets `Unavailable` (nothing of it was
 stored, so the client's retry cannot duplicate it). When more than `max_queued`
@@ -103,17 +103,28 @@ class Committer:
             )
 
     async def _run(self) -> None:
+        last = 1
         while True:
             batch = [await self._waiting.get()]
             self._take(batch)
-            if len(batch) < self.config.commit_batch and self.config.commit_window > 0:
+            if self._worth_waiting(len(batch), last):
                 await asyncio.sleep(self.config.commit_window)
                 self._take(batch)
+            last = len(batch)
             try:
                 await self._commit(batch)
             finally:
                 for _ in batch:
                     self._waiting.task_done()
+
+    def _worth_waiting(self, size: int, last: int) -> bool:
+        """Wait `commit_window` for company only under concurrent load (the last commit
+        was shared, or several are waiting now): a lone submitter is committed at once."""
+        return (
+            self.config.commit_window > 0
+            and size < self.config.commit_batch
+            and (last > 1 or size > 1)
+        )
 
     def _take(self, batch: list[Waiter]) -> None:
         while len(batch) < self.config.commit_batch and not self._waiting.empty():
