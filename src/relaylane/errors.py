@@ -61,3 +61,7 @@ class Unavailable(RelaylaneError):
         self.reason = reason
         self.retry_after = retry_after
         super().__init__(f"{reason}; retry in {retry_after:.0f}s")
+
+
+class ListenError(RelaylaneError):
+    """A listener (HTTP, SMTP submission) could not bind its address."""

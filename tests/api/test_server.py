@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from relaylane.api import start_http
 from relaylane.config.serving import HttpConfig
+from relaylane.errors import ListenError
 
 
 class SlowApp:
@@ -79,7 +80,7 @@ async def test_stop_cancels_what_outlasts_the_grace_period() -> None:
 async def test_a_port_in_use_raises_oserror() -> None:
     first = await start_http(SlowApp(0), LOCAL)
     try:
-        with pytest.raises(OSError, match="cannot listen"):
+        with pytest.raises(ListenError, match="cannot listen"):
             await start_http(SlowApp(0), HttpConfig(listen=f"127.0.0.1:{first.port}"))
     finally:
         await first.stop()

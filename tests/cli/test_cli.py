@@ -200,7 +200,7 @@ def test_send_to_file_is_one_commit_one_delivery_each(tmp_path: Path, store_url:
 
 
 async def test_send_worker_status_and_show_end_to_end(tmp_path: Path, store_url: str) -> None:
-    rules = [(r"^ghost@", "550 5.1.1 User unknown")]
+    rules = [(r"^ghost@", "550 5.1.1 [TSS04] User unknown")]  # brackets are not markup
     async with SimRelay(Behaviour(rcpt_rules=rules)) as sim:
         cfg = str(write_config(tmp_path, store_url, sim.port))
         code, out = await asyncio.to_thread(
@@ -233,7 +233,7 @@ async def test_send_worker_status_and_show_end_to_end(tmp_path: Path, store_url:
     assert detail["delivery"]["relay_queue_id"] == sim.received[0].queue_id
     assert detail["attempts"][0]["reply"].startswith("250")
     code, out = run("messages", "show", str(ghost), "--config", cfg)
-    assert code == 0 and "bounced" in out and "5.1.1" in out
+    assert code == 0 and "bounced" in out and "[TSS04]" in out
     code, out = run("messages", "list", "--state", "bounced", "--config", cfg, "--json")
     assert [r["id"] for r in json.loads(out)] == [ghost]
     code, out = run("messages", "list", "--config", cfg)
@@ -322,3 +322,12 @@ tls = "none"
     assert proc.returncode == 0, text_out
     assert "relay tx-primary: circuit open" in text_out
     assert backup.accepted == 1
+
+
+def test_error_messages_keep_their_brackets(tmp_path: Path) -> None:
+    """Section names like [http] and [[relay]] are text, not console markup."""
+    path = tmp_path / "relaylane.toml"
+    path.write_text('[http]\nlisten = "nowhere"\n[store]\nurl = "sqlite:///x.db"\n')
+    code, out = run("check", "--config", str(path))
+    assert code == 1
+    assert "[[relay]]" in out and 'http: listen = "nowhere"' in out

@@ -22,7 +22,7 @@ from tests.cli.test_cli import run, start_worker
 LISTEN = re.compile(r"listening (api|smtp): (\S+(?: \([a-z ]+\))?) on (\S+):(\d+)")
 
 
-def write_config(tmp_path: Path, store_url: str, relay_port: int) -> str:
+def write_config(tmp_path: Path, store_url: str, relay_port: int, http_port: int = 0) -> str:
     path = tmp_path / "relaylane.toml"
     path.write_text(
         f"""
@@ -34,7 +34,7 @@ idle_poll = "50ms"
 lease = "20s"
 
 [http]
-listen = "127.0.0.1:0"
+listen = "127.0.0.1:{http_port}"
 
 [submission]
 listen = "127.0.0.1:0"
@@ -142,3 +142,61 @@ async def test_serve_accepts_both_ways_and_sigterm_loses_nothing(
         got = Counter(r for m in sim.received for r in m.rcpt_tos)
         expected = {f"api{i}@b.test" for i in range(40)} | {f"smtp{i}@b.test" for i in range(40)}
         assert set(got) == expected and max(got.values()) == 1  # each once, none twice
+
+
+async def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    cfg = write_config(tmp_path, f"sqlite:///{tmp_path / 'r.db'}", 2525, http_port=port)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "relaylane", "serve", "--no-worker", "--config", cfg,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(proc.communicate(), 30)
+    taken.close()
+    text = output.decode()
+    assert proc.returncode == 1, text
+    assert f"[http] listen = '127.0.0.1:{port}': cannot listen there" in text
+    assert "Traceback" not in text
+
+
+async def test_an_smtp_user_with_notify_dsn_gets_a_report(tmp_path: Path, store_url: str) -> None:
+    """End to end: submit over SMTP, the relay refuses one recipient for good, and a DSN
+    for it arrives through the transactional lane at the original envelope sender."""
+    refuse = Behaviour(rcpt_rules=[("gone@", "550 5.1.1 <gone@b.test>: user unknown")])
+    async with SimRelay(refuse) as sim:
+        cfg = write_config(tmp_path, store_url, sim.port)
+        code, out = await asyncio.to_thread(
+            run, "smtp-users", "create", "app", "--lanes", "transactional", "--notify", "dsn",
+            "--password", "correct horse battery", "-c", cfg,
+        )  # fmt: skip
+        assert code == 0, out
+        proc, ports, _ = await start_serve(cfg)
+        try:
+            smtp = aiosmtplib.SMTP(
+                hostname="127.0.0.1", port=ports["smtp (starttls)"], start_tls=True,
+                validate_certs=False, timeout=10,
+            )  # fmt: skip
+            await smtp.connect()
+            await smtp.login("app", "correct horse battery")
+            body = "From: app@tx.acme.test\r\nSubject: Invoice 7\r\n\r\nHello\r\n"
+            await smtp.sendmail("bounces@tx.acme.test", ["gone@b.test", "ok@b.test"], body)
+            await smtp.quit()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any(
+                m.rcpt_tos == ("bounces@tx.acme.test",) for m in sim.received
+            ):
+                await asyncio.sleep(0.1)
+        finally:
+            os.kill(proc.pid, signal.SIGTERM)
+            await asyncio.wait_for(proc.communicate(), 60)
+        [dsn] = [m for m in sim.received if m.rcpt_tos == ("bounces@tx.acme.test",)]
+        assert dsn.mail_from in ("", "<>")  # from the null sender
+        text = dsn.data.decode()
+        assert "report-type=delivery-status" in text
+        assert "Final-Recipient: rfc822; gone@b.test" in text and "Status: 5.1.1" in text
+        assert "rfc822; ok@b.test" not in text and "Subject: Invoice 7" in text

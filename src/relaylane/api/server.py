@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from uvicorn.server import ServerState
 
 from relaylane.config.serving import HttpConfig
+from relaylane.errors import ListenError
 
 GRACE = 30.0  # seconds in-flight requests get to finish on stop()
 
@@ -64,7 +65,7 @@ async def _drained(state: ServerState) -> None:
 async def start_http(app: ASGIApp, config: HttpConfig, *, grace: float = GRACE) -> RunningHttp:
     """Listen on `config.listen` (HTTPS with tls_cert/tls_key) and serve `app`.
 
-    Raises OSError when the address cannot be bound.
+    Raises ListenError when the address cannot be bound.
     """
     settings = uvicorn.Config(
         app,
@@ -83,7 +84,10 @@ async def start_http(app: ASGIApp, config: HttpConfig, *, grace: float = GRACE) 
     try:
         await server.startup()
     except SystemExit:  # uvicorn logs the OSError and exits; a library should raise
-        raise OSError(f"cannot listen on {config.listen} (see the log above)") from None
+        raise ListenError(
+            f"[http] listen = {config.listen!r}: cannot listen there (see the log above); "
+            "choose a free port and an address of this machine"
+        ) from None
     port = server.servers[0].sockets[0].getsockname()[1]
     task = asyncio.create_task(server.main_loop(), name="relaylane-http")
     return RunningHttp(server=server, task=task, host=config.host, port=port, grace=grace)

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import sqlalchemy as sa
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from relaylane.config import Config, load_config
 from relaylane.errors import ConfigError, InputError, NotFoundError, RelaylaneError, StoreError
@@ -33,7 +34,8 @@ JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table."
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escape(): messages name sections like [http] and [[relay]], which are not markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -43,7 +45,9 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        err_console.print(f"[bold red]invalid configuration:[/] {exc.render()}", highlight=False)
+        err_console.print(
+            f"[bold red]invalid configuration:[/] {escape(exc.render())}", highlight=False
+        )
         raise typer.Exit(1) from None
     except InputError as exc:
         fail(str(exc), 2)

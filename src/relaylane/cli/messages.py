@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from relaylane.cli.common import (
@@ -76,7 +77,7 @@ def list_(
             r.relay or "-",
             str(r.attempts),
             age(now - r.created_at),
-            reply[:60],
+            escape(reply[:60]),  # replies carry brackets ("[TSS04]"), not markup
         )
     console.print(table)
 
@@ -97,7 +98,8 @@ def show(
         return
     d = detail.delivery
     console.print(
-        f"[bold]delivery {d.id}[/] (message {d.message_id}) to {d.recipient}", highlight=False
+        f"[bold]delivery {d.id}[/] (message {d.message_id}) to {escape(d.recipient)}",
+        highlight=False,
     )
     for label, value in (
         ("state", d.state),
@@ -111,7 +113,7 @@ def show(
         ("sent", _ts(d.sent_at)),
         ("relay queue id", d.relay_queue_id or "-"),
     ):
-        console.print(f"  {label:15} {value}", highlight=False)
+        console.print(f"  {label:15} {escape(str(value))}", highlight=False)
     table = Table(title="attempts")
     for col in ("at", "relay", "stage", "reply", "outcome", "class", "ms", "note"):
         table.add_column(col)
@@ -121,7 +123,7 @@ def show(
             _ts(a.at),
             a.relay or "-",
             a.stage,
-            a.reply,
+            escape(a.reply),
             a.outcome,
             a.bounce_class,
             f"{a.duration_ms:.0f}",

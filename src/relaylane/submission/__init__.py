@@ -5,6 +5,7 @@ the SMTP transaction; `accept.prepare` turns one into a queued message; `auth.py
 checks credentials; `headers.py` does the byte-level checks; `tls.py` the contexts.
 """
 
-from relaylane.submission.server import ListenError, SubmissionServer
+from relaylane.errors import ListenError
+from relaylane.submission.server import SubmissionServer
 
 __all__ = ["ListenError", "SubmissionServer"]

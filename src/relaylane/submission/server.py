@@ -23,7 +23,7 @@ from relaylane.auth.throttle import AuthThrottle
 from relaylane.clock import Clock
 from relaylane.config.models import Config
 from relaylane.config.serving import parse_listen
-from relaylane.errors import RelaylaneError
+from relaylane.errors import ListenError
 from relaylane.submission.auth import Authenticator, UserDirectory
 from relaylane.submission.handler import SubmissionHandler, Submitter
 from relaylane.submission.session import (
@@ -37,10 +37,6 @@ from relaylane.submission.tls import context_for
 
 Mode = Literal["starttls", "implicit"]
 _CLOSE_WAIT = 2.0  # seconds to let closed connections say goodbye before aborting them
-
-
-class ListenError(RelaylaneError):
-    """A listener could not bind its address."""
 
 
 class SubmissionServer:
