@@ -36,6 +36,7 @@ test: lint typecheck unit
 bench: $(STAMP)
 	bash bench/ensure-postfix.sh
 	bench/throughput
+	$(BIN)/python bench/intake.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
