@@ -13,11 +13,11 @@ import binascii
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from relaylane.api.build_raw import raw_parts, too_big, unique
+from relaylane.api.build_raw import raw_parts, too_big
 from relaylane.api.schemas import AttachmentIn, MessageIn
 from relaylane.auth.principal import Principal
 from relaylane.config.models import Config, LaneConfig
-from relaylane.delivery.addresses import Address, parse_address
+from relaylane.delivery.addresses import Address, parse_address, unique_addresses
 from relaylane.delivery.compose import OWNED_HEADERS, Attachment, Composed, compose
 from relaylane.delivery.compose import forbidden_header as why_forbidden
 from relaylane.delivery.headers import check_header_value
@@ -111,7 +111,7 @@ def _structured(msg: MessageIn, limit: int) -> tuple[Composed, list[Address]]:
         composed = _compose(msg, attachments)
     if composed.size > limit:
         raise too_big(_biggest_part(msg, attachments), composed.size, limit)
-    return composed, unique([*composed.to_addrs, *composed.cc_addrs, *bcc])
+    return composed, unique_addresses([*composed.to_addrs, *composed.cc_addrs, *bcc])
 
 
 def _compose(msg: MessageIn, attachments: list[Attachment]) -> Composed:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 import email.policy
-from collections.abc import Sequence
 from email.parser import BytesHeaderParser
 
 from relaylane.api.schemas import MessageIn
-from relaylane.delivery.addresses import Address, parse_address
+from relaylane.delivery.addresses import Address, parse_address, unique_addresses
 from relaylane.delivery.compose import Composed, forbidden_header
 from relaylane.delivery.eml import compose_eml
 from relaylane.errors import InputError
@@ -53,7 +52,7 @@ def raw_parts(msg: MessageIn, limit: int) -> tuple[Composed, Address, list[Addre
         parse_address(value, field=f"envelope.to[{i}]", allow_display_name=False)
         for i, value in enumerate(envelope.to)
     ]
-    return composed, sender, unique(recipients)
+    return composed, sender, unique_addresses(recipients)
 
 
 def too_big(field: str, size: int, limit: int) -> InputError:
@@ -62,17 +61,6 @@ def too_big(field: str, size: int, limit: int) -> InputError:
         f"the message is {size} bytes, over [submission] max_message_size = {limit} bytes",
         "send a smaller message (attachments count base64-encoded, a third larger)",
     )
-
-
-def unique(addresses: Sequence[Address]) -> list[Address]:
-    """Each recipient once (Address.dedupe_key), in first-seen order."""
-    seen: set[str] = set()
-    out = []
-    for address in addresses:
-        if address.dedupe_key not in seen:
-            seen.add(address.dedupe_key)
-            out.append(address)
-    return out
 
 
 def _raw_bytes(msg: MessageIn) -> bytes:

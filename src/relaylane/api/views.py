@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from relaylane.api import responses as r
@@ -45,44 +46,18 @@ def batch(built: Sequence[NewMessage | Rejected], ids: Sequence[Sequence[int]]) 
 
 
 def delivery(row: reads.DeliveryRow) -> r.Delivery:
-    return r.Delivery(
-        id=row.id,
-        message_id=row.message_id,
-        lane=row.lane,
-        recipient=row.recipient,
-        state=row.state,
-        relay=row.relay,
-        attempt_count=row.attempts,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        due_at=row.due_at,
-        last_code=row.last_code,
-        last_reply=row.last_reply,
-        bounce_class=row.bounce_class,
-        relay_queue_id=row.relay_queue_id,
-        sent_at=row.sent_at,
-        header_message_id=row.header_message_id,
-    )
+    fields = asdict(row)
+    fields["attempt_count"] = fields.pop("attempts")  # a count here; `attempts` is the list
+    return r.Delivery.model_validate(fields)
 
 
 def detail(found: reads.DeliveryDetail) -> r.DeliveryDetail:
-    attempts = [
-        r.Attempt(
-            at=a.at,
-            relay=a.relay,
-            stage=a.stage,
-            code=a.code,
-            reply=a.reply,
-            outcome=a.outcome,
-            bounce_class=a.bounce_class,
-            duration_ms=a.duration_ms,
-            failover=a.failover,
-            stale=a.stale,
-        )
-        for a in found.attempts
-    ]
-    base = delivery(found.delivery).model_dump()
-    return r.DeliveryDetail(**base, mail_from=found.mail_from, size=found.size, attempts=attempts)
+    return r.DeliveryDetail(
+        **delivery(found.delivery).model_dump(),
+        mail_from=found.mail_from,
+        size=found.size,
+        attempts=[r.Attempt.model_validate(asdict(a)) for a in found.attempts],
+    )
 
 
 def known_lane(config: Config, lane: str | None) -> str | None:

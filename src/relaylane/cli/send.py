@@ -16,7 +16,11 @@ from relaylane.cli.common import (
     store_for,
     user_errors,
 )
-from relaylane.delivery.addresses import Address, parse_address, parse_recipient_lines
+from relaylane.delivery.addresses import (
+    parse_address,
+    parse_recipient_lines,
+    unique_addresses,
+)
 from relaylane.delivery.compose import Composed, compose
 from relaylane.delivery.eml import compose_eml
 from relaylane.delivery.submit import build_message
@@ -30,17 +34,6 @@ def _read_text(path: Path, flag: str) -> str:
         raise InputError(flag, f"cannot read {path}: {exc.strerror}", "check the path") from exc
     except UnicodeDecodeError as exc:
         raise InputError(flag, f"{path} is not UTF-8 text", "convert it to UTF-8") from exc
-
-
-def _unique(recipients: list[Address]) -> list[Address]:
-    """Each recipient once (case-insensitive local part), in first-seen order."""
-    seen: set[str] = set()
-    unique = []
-    for r in recipients:
-        if r.dedupe_key not in seen:
-            seen.add(r.dedupe_key)
-            unique.append(r)
-    return unique
 
 
 def _headers(values: list[str]) -> dict[str, str]:
@@ -122,7 +115,7 @@ def send(
         if to_file is not None:
             lines = _read_text(to_file, "--to-file").splitlines()
             recipients += parse_recipient_lines(lines, source=str(to_file))
-        recipients = _unique(recipients)
+        recipients = unique_addresses(recipients)
         composed = _compose(from_, subject, text, text_file, html_file, eml, header, reply_to)
         sender = (
             parse_address(envelope_from, field="--envelope-from", allow_display_name=False)

@@ -33,6 +33,7 @@ __all__ = [
     "parse_address",
     "parse_recipient_lines",
     "refuse_unsafe_chars",
+    "unique_addresses",
 ]
 
 ADDRESS_FIX = "write it as name@domain, e.g. bob@example.com"
@@ -163,7 +164,6 @@ def parse_recipient_lines(lines: Iterable[str], *, source: str) -> list[Address]
     first. The first invalid line raises InputError whose field is `source:line`.
     An empty result is returned as []; the caller decides whether that is an error.
     """
-    seen: set[str] = set()
     result: list[Address] = []
     for number, line in enumerate(lines, start=1):
         if number == 1:
@@ -173,10 +173,18 @@ def parse_recipient_lines(lines: Iterable[str], *, source: str) -> list[Address]
         entry = line.strip()
         if not entry or entry.startswith("#"):
             continue
-        address = parse_address(entry, field=f"{source}:{number}")
-        key = address.dedupe_key
-        if key not in seen:
-            seen.add(key)
+        result.append(parse_address(entry, field=f"{source}:{number}"))
+    return unique_addresses(result)
+
+
+def unique_addresses(addresses: Iterable[Address]) -> list[Address]:
+    """Each address once (`Address.dedupe_key`: case-insensitive local part), in
+    first-seen order."""
+    seen: set[str] = set()
+    result: list[Address] = []
+    for address in addresses:
+        if address.dedupe_key not in seen:
+            seen.add(address.dedupe_key)
             result.append(address)
     return result
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from relaylane.auth.principal import Notify, Principal
 from relaylane.config.models import Config
-from relaylane.delivery.addresses import Address, parse_address
+from relaylane.delivery.addresses import Address, parse_address, unique_addresses
 from relaylane.delivery.eml import compose_eml
 from relaylane.delivery.submit import Origin, build_message
 from relaylane.errors import InputError, PermissionDenied
@@ -102,11 +102,6 @@ def requested_lane(removed: Sequence[RemovedHeader]) -> str | None:
 
 def recipients(rcpt_tos: Sequence[str]) -> list[Address]:
     """The envelope's recipients, parsed, in order, without duplicates."""
-    seen: set[str] = set()
-    result: list[Address] = []
-    for rcpt in rcpt_tos:
-        address = parse_address(rcpt, field=RCPT_FIELD, allow_display_name=False)
-        if address.dedupe_key not in seen:
-            seen.add(address.dedupe_key)
-            result.append(address)
-    return result
+    return unique_addresses(
+        parse_address(rcpt, field=RCPT_FIELD, allow_display_name=False) for rcpt in rcpt_tos
+    )
