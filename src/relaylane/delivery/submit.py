@@ -42,6 +42,8 @@ def build_message(
     sender = mail_from or composed.from_addr
     _check_smtputf8(config, lane_name, composed, sender, recipients, to_field)
     origin = origin or Origin()
+    # read once per message, not once per recipient
+    existing = _existing_message_id(composed.body) if composed.has_message_id else ""
     date = format_date(now)
     domain = composed.from_addr.domain
     return NewMessage(
@@ -52,7 +54,7 @@ def build_message(
         smtputf8=_needs_smtputf8(composed, sender, recipients),
         created_at=now,
         expires_at=now + lane.max_age,
-        deliveries=tuple(_delivery(composed, r, domain, date) for r in recipients),
+        deliveries=tuple(_delivery(composed, r, domain, date, existing) for r in recipients),
         source=origin.source,
         submitter=origin.submitter,
         notify=origin.notify,
@@ -72,7 +74,9 @@ class Origin:
     metadata: tuple[tuple[str, str], ...] = ()
 
 
-def _delivery(composed: Composed, rcpt: Address, domain: str, date: str) -> NewDelivery:
+def _delivery(
+    composed: Composed, rcpt: Address, domain: str, date: str, existing: str
+) -> NewDelivery:
     """One delivery with the header lines it alone carries, made and checked once here so
     the send path only concatenates bytes."""
     own_id = None if composed.has_message_id else new_message_id(domain)
@@ -81,7 +85,7 @@ def _delivery(composed: Composed, rcpt: Address, domain: str, date: str) -> NewD
         date=None if composed.has_date else date,
         to=None if composed.has_to else rcpt.header(),
     )
-    message_id = own_id or _existing_message_id(composed.body)
+    message_id = own_id or existing
     return NewDelivery(recipient=rcpt.addr, header_message_id=message_id, header_prefix=prefix)
 
 
