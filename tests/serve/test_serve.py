@@ -108,6 +108,10 @@ async def test_serve_accepts_both_ways_and_sigterm_loses_nothing(
                           "text": "Hello"},
                 )  # fmt: skip
                 assert r.status_code == 202, r.text
+            auth = {"Authorization": f"Bearer {token}"}
+            relays = (await client.get("/v1/relays", headers=auth)).json()
+            assert "slow" in str(relays)  # served from the in-process worker's board
+            assert (await client.get("/v1/status", headers=auth)).status_code == 200
         smtp = aiosmtplib.SMTP(
             hostname="127.0.0.1", port=ports["smtp (starttls)"], start_tls=True,
             validate_certs=False, timeout=10,

@@ -82,32 +82,41 @@ class Service:
             self.worker = Worker(
                 self.config, self.store.queue, clock=self.clock, sessions=self.sessions
             )
-            worker_task = asyncio.create_task(self.worker.run(), name="worker")
-            notifier = DsnNotifier(
-                self.config, SqlNotices(self.store.engine), self.clock, on_queued=self.worker.poke
-            )
-            tasks.append(asyncio.create_task(notifier.run(), name="dsn-notifier"))
         stops: list[Callable[[], object]] = []
         try:
-            if self.parts & {Part.API, Part.SMTP}:
-                self.committer = Committer(
-                    self.store.intake,
-                    self.config.intake,
+            await self._start_fronts(stops)  # bind everything first: a taken port stops us
+            if self.worker is not None:  # before any delivery is claimed
+                worker_task = asyncio.create_task(self.worker.run(), name="worker")
+                notifier = DsnNotifier(
+                    self.config,
+                    SqlNotices(self.store.engine),
                     self.clock,
-                    on_commit=self.worker.poke if self.worker else None,
+                    on_queued=self.worker.poke,
                 )
-                await self.committer.start()
-            if Part.API in self.parts:
-                stops.append(await self._start_api())
-            if Part.SMTP in self.parts:
-                stops.append(await self._start_smtp())
+                tasks.append(asyncio.create_task(notifier.run(), name="dsn-notifier"))
             if ready is not None:
                 ready(self.listening)
             await self._wait(worker_task)
         finally:
             await self._shutdown(stops, tasks)
-        if worker_task is not None:
-            return await worker_task
+            if worker_task is not None:  # let it finish its graceful stop, come what may
+                await asyncio.wait([worker_task])
+        return worker_task.result() if worker_task is not None else None
+
+    async def _start_fronts(self, stops: list[Callable[[], object]]) -> None:
+        if not self.parts & {Part.API, Part.SMTP}:
+            return
+        self.committer = Committer(
+            self.store.intake,
+            self.config.intake,
+            self.clock,
+            on_commit=self.worker.poke if self.worker else None,
+        )
+        await self.committer.start()
+        if Part.API in self.parts:
+            stops.append(await self._start_api())
+        if Part.SMTP in self.parts:
+            stops.append(await self._start_smtp())
         return None
 
     async def _wait(self, worker_task: asyncio.Task[WorkerStats] | None) -> None:
