@@ -61,11 +61,31 @@ def test_throttle_locks_one_ip_after_the_limit() -> None:
     assert t.locked_for("127.0.0.2", 302) == 0
 
 
-def test_throttle_window_slides_and_success_clears() -> None:
+def test_throttle_window_slides() -> None:
     t = AuthThrottle(max_failures=3, window=60, lockout=300)
     t.failed("ip", 0)
     t.failed("ip", 1)
     assert t.failed("ip", 70) == 0  # the first two fell out of the window
-    t.failed("ip", 71)
-    t.succeeded("ip")
-    assert t.failed("ip", 72) == 0
+
+
+def test_parallel_attempts_cannot_outrun_the_limit() -> None:
+    """Checks under way count: with 3 failures allowed, only 3 run at once."""
+    t = AuthThrottle(max_failures=3, window=60, lockout=300)
+    started = [t.begin("ip", 0) for _ in range(60)]
+    assert started.count(0) == 3 and all(w > 0 for w in started[3:])
+    assert t.end("ip", 1, ok=False) == 0
+    assert t.end("ip", 1, ok=False) == 0
+    assert t.end("ip", 1, ok=False) == 300  # the third failure locks the IP
+    assert t.begin("ip", 2) == 299
+    assert t.begin("other", 2) == 0  # another client is not affected
+
+
+def test_a_success_does_not_wipe_earlier_failures() -> None:
+    t = AuthThrottle(max_failures=3, window=60, lockout=300)
+    for _ in range(2):
+        assert t.begin("ip", 0) == 0
+        t.end("ip", 0, ok=False)
+    assert t.begin("ip", 1) == 0
+    t.end("ip", 1, ok=True)  # a valid login in between
+    assert t.begin("ip", 2) == 0
+    assert t.end("ip", 2, ok=False) == 300  # third failure in the window: locked

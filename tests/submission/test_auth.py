@@ -153,6 +153,28 @@ async def test_failed_auth_locks_out_one_ip_not_another(make_rig: RigFactory) ->
     assert (await attempt("127.0.0.2", PASSWORD))[0] == 235
 
 
+async def test_parallel_guesses_from_one_ip_are_bounded(make_rig: RigFactory) -> None:
+    """20 wrong passwords at once from one IP: only as many are checked as failures are
+    allowed; the rest are refused without a password check, and the IP is then locked."""
+    rig = await make_rig(auth_max_failures=3, auth_failure_window="10m", auth_lockout="15m")
+    user = rig.add_user()
+
+    async def guess(n: int) -> int:
+        client = rig.client(source_address=("127.0.0.4", 0))
+        await client.connect()
+        await client.ehlo()
+        try:
+            return (await client.auth_plain(user, f"guess-{n}")).code
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            return exc.code
+        finally:
+            await client.quit()
+
+    codes = await asyncio.gather(*(guess(n) for n in range(20)))
+    assert codes.count(535) <= 3 and codes.count(454) >= 17 and 235 not in codes
+    assert rig.server.authenticator.throttle.locked_for("127.0.0.4", rig.clock.now()) > 0
+
+
 async def test_auth_login_lockout_answers_before_the_challenge(make_rig: RigFactory) -> None:
     rig = await make_rig(auth_max_failures=1, tls_listen="127.0.0.1:0")
     user = rig.add_user()

@@ -34,6 +34,7 @@ from typing import Any, Protocol, TypeVar
 import sqlalchemy as sa
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
+from relaylane.auth.principal import Principal
 from relaylane.auth.secrets import hash_password, verify_password
 from relaylane.auth.throttle import AuthThrottle
 from relaylane.clock import Clock
@@ -75,22 +76,35 @@ class Authenticator:
 
     async def check(self, ip: str, creds: LoginPassword) -> AuthResult:
         """Success with the user's `Principal` as auth_data, or a failure with its reply."""
-        locked = self.lockout_reply(ip)
-        if locked is not None:
-            return _refused(locked)
+        wait = self.throttle.begin(ip, self.clock.now())
+        if wait > 0:  # locked out, or as many checks under way as failures allowed
+            return _refused(replies.locked_out(ip, wait))
+        ok = False
         try:
-            row = await self._usable_row(creds.login)
+            principal = await self._principal(creds)
+            ok = principal is not None
         except sa.exc.SQLAlchemyError as exc:
             log.warning("AUTH from %s: store unavailable (%s)", ip, exc.__class__.__name__)
+            self.throttle.end(ip, self.clock.now(), ok=True)  # not the client's failure
             return _refused(replies.AUTH_TEMPORARY)
+        except BaseException:
+            self.throttle.end(ip, self.clock.now(), ok=True)
+            raise
+        self.throttle.end(ip, self.clock.now(), ok=ok)
+        if principal is None:
+            return _refused(replies.AUTH_INVALID)
+        return AuthResult(success=True, auth_data=principal)
+
+    async def _principal(self, creds: LoginPassword) -> Principal | None:
+        """The user's principal if the credentials are valid (scrypt either way)."""
+        row = await self._usable_row(creds.login)
         password = creds.password.decode("utf-8", "surrogateescape")
         if row is None:
             await self._run(_verify_dummy, password)
-        elif await self._verify(row, creds.password, password):
-            self.throttle.succeeded(ip)
-            return AuthResult(success=True, auth_data=row.principal())
-        self.throttle.failed(ip, self.clock.now())
-        return _refused(replies.AUTH_INVALID)
+            return None
+        if await self._verify(row, creds.password, password):
+            return row.principal()
+        return None
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
