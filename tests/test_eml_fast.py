@@ -115,3 +115,30 @@ def test_a_malformed_message_id_is_kept_not_a_crash(value: str) -> None:
     config = make_config("sqlite://", [relay("r1", 1)], [lane("tx", ["r1"])], Path("."))
     msg = build_message(config, "tx", compose_eml(raw), [parse_address("c@d.test")], 1.0)
     assert msg.deliveries[0].header_message_id == value
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"From: a@tx.acme.test\r\nContent-Type: text/plain; charset*\r\n\r\n\xe9\r\n",
+        b"From: a@tx.acme.test\r\nContent-Type: text/pl(ai\tn; charset*=utf-8''%FF\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n=E9\xe9\r\n",
+        b"From: a@tx.acme.test\r\nContent-Type: text/plain; charset*=utf\x00-8''%FF\r\n"
+        b"\r\n\xe9\r\n",
+    ],
+)
+def test_broken_mime_is_bad_input_not_a_crash(raw: bytes) -> None:
+    """The email package raises IndexError, TypeError or ValueError on these."""
+    with pytest.raises(InputError, match=r"cannot be parsed|control character|NUL"):
+        compose_eml(raw)
+
+
+@pytest.mark.parametrize("name", [b"Bcc", b"DKIM-Signature", b"X-Relaylane-Lane", b"Subject"])
+def test_blanks_before_a_colon_are_refused(name: bytes) -> None:
+    """Parsers disagree on 'Name : value' (Python's ends the header block there), so it
+    could smuggle a Bcc or a forbidden header past the checks: refused."""
+    raw = CLEAN.replace(b"To: bob@b.test\r\n", name + b" : x@b.test\r\nTo: bob@b.test\r\n")
+    with pytest.raises(InputError, match="blanks before its colon"):
+        compose_eml(raw)
+    body_line = CLEAN + name + b" : in the body is fine\r\n"
+    assert compose_eml(body_line).body == body_line

@@ -32,7 +32,8 @@ _DROPPED_FROM_EML = frozenset({"bcc", "resent-bcc"})
 # What keeps a message off the fast path.
 _UNSAFE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # controls other than TAB, CR, LF
 _CTE_8BIT = re.compile(rb"(?im)^content-transfer-encoding:[ \t]*(?:8bit|binary)")
-_FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:")  # a header field name (RFC 5322 2.2)
+_FIELD = re.compile(rb"([!-9;-~]+):")  # a header field name (RFC 5322 2.2)
+_OBSOLETE_FIELD = re.compile(rb"([!-9;-~]+)[ \t]+:")  # obs-optional: blanks before ':'
 
 
 def compose_eml(raw: bytes, *, from_override: str | None = None) -> Composed:
@@ -44,11 +45,46 @@ def compose_eml(raw: bytes, *, from_override: str | None = None) -> Composed:
     no change are kept byte for byte, line endings aside. A Message-ID, Date or To the
     message has is kept, and the flags say so. `from_override` replaces the From header.
     """
+    _refuse_obsolete_fields(raw)
     if from_override is None:
         kept = _as_is(raw)
         if kept is not None:
             return kept
-    return _reparse(raw, from_override)
+    try:
+        return _reparse(raw, from_override)
+    except InputError:
+        raise
+    except Exception as exc:  # the email package raises assorted errors on broken MIME
+        raise InputError(
+            "--eml",
+            f"the message's MIME structure cannot be parsed ({exc.__class__.__name__}: "
+            f"{str(exc)[:80]})",
+            "check its Content-Type and Content-Transfer-Encoding headers, or re-save it "
+            "from a mail client",
+        ) from exc
+
+
+def _refuse_obsolete_fields(raw: bytes) -> None:
+    """Refuse a header written with blanks before its colon ("Bcc : x", RFC 5322's
+    obsolete syntax). Parsers disagree about it: Python's ends the header block there,
+    others read it as a header. Such a line could carry a Bcc or a forbidden header past
+    the checks, so it is refused rather than guessed at."""
+    for line in raw.split(b"\n", 200)[:200]:
+        line = line.rstrip(b"\r")
+        if not line:
+            return  # the end of the header block
+        if line[:1] in (b" ", b"\t"):
+            continue
+        obsolete = _OBSOLETE_FIELD.match(line)
+        if obsolete is not None:
+            name = obsolete.group(1).decode("ascii")
+            raise InputError(
+                "--eml",
+                f"the header line {name + ' :'!r} has blanks before its colon",
+                f"write it as '{name}: ...'",
+            )
+        if _FIELD.match(line) is None:
+            return  # not a header line: the body starts here
 
 
 def _as_is(raw: bytes) -> Composed | None:

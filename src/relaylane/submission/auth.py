@@ -34,7 +34,6 @@ from typing import Any, Protocol, TypeVar
 import sqlalchemy as sa
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from relaylane.auth.principal import Principal
 from relaylane.auth.secrets import hash_password, verify_password
 from relaylane.auth.throttle import AuthThrottle
 from relaylane.clock import Clock
@@ -75,36 +74,41 @@ class Authenticator:
         return replies.locked_out(ip, wait) if wait > 0 else None
 
     async def check(self, ip: str, creds: LoginPassword) -> AuthResult:
-        """Success with the user's `Principal` as auth_data, or a failure with its reply."""
-        wait = self.throttle.begin(ip, self.clock.now())
-        if wait > 0:  # locked out, or as many checks under way as failures allowed
-            return _refused(replies.locked_out(ip, wait))
-        ok = False
+        """Success with the user's `Principal` as auth_data, or a failure with its reply.
+
+        Credentials already verified (or being verified for another connection) cost no
+        password check and no throttle allowance: an application opening a pool of
+        connections is not mistaken for a guesser. Every other attempt must get the
+        throttle's go-ahead first (`begin`), so parallel guesses stay within the limit."""
+        locked = self.lockout_reply(ip)
+        if locked is not None:
+            return _refused(locked)
         try:
-            principal = await self._principal(creds)
-            ok = principal is not None
+            row = await self._usable_row(creds.login)
         except sa.exc.SQLAlchemyError as exc:
             log.warning("AUTH from %s: store unavailable (%s)", ip, exc.__class__.__name__)
-            self.throttle.end(ip, self.clock.now(), ok=True)  # not the client's failure
             return _refused(replies.AUTH_TEMPORARY)
-        except BaseException:
-            self.throttle.end(ip, self.clock.now(), ok=True)
-            raise
-        self.throttle.end(ip, self.clock.now(), ok=ok)
-        if principal is None:
-            return _refused(replies.AUTH_INVALID)
-        return AuthResult(success=True, auth_data=principal)
-
-    async def _principal(self, creds: LoginPassword) -> Principal | None:
-        """The user's principal if the credentials are valid (scrypt either way)."""
-        row = await self._usable_row(creds.login)
         password = creds.password.decode("utf-8", "surrogateescape")
-        if row is None:
-            await self._run(_verify_dummy, password)
-            return None
-        if await self._verify(row, creds.password, password):
-            return row.principal()
-        return None
+        key = None if row is None else _key(row, creds.password)
+        if key is not None and (key in self._verified or key in self._pending):
+            ok = await self._verify(key, password)  # from memory, or the shared check
+            if not ok:
+                self.throttle.failed(ip, self.clock.now())
+        else:
+            wait = self.throttle.begin(ip, self.clock.now())
+            if wait > 0:  # as many checks under way as this IP has failures left
+                return _refused(replies.locked_out(ip, wait))
+            ok = False
+            try:
+                if key is None:
+                    await self._run(_verify_dummy, password)  # same cost for unknown users
+                else:
+                    ok = await self._verify(key, password)
+            finally:
+                self.throttle.end(ip, self.clock.now(), ok=ok)
+        if not ok or row is None:
+            return _refused(replies.AUTH_INVALID)
+        return AuthResult(success=True, auth_data=row.principal())
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
@@ -122,10 +126,9 @@ class Authenticator:
             return None
         return None if row.revoked_at is not None else row
 
-    async def _verify(self, row: SmtpUserRow, raw: bytes, password: str) -> bool:
+    async def _verify(self, key: _Key, password: str) -> bool:
         """From memory, else by scrypt; clients that connect at the same moment with the
         same credentials share one check (an application starting its connection pool)."""
-        key = (row.name, hashlib.sha256(raw).digest(), row.password_hash)
         if key in self._verified:
             self._verified.move_to_end(key)
             return True
@@ -220,3 +223,9 @@ async def _challenge(server: SMTP, prompt: str) -> bytes | None:
     """aiosmtpd sends `334 <prompt>`; on `*` or bad base64 it has answered already."""
     answer = await server.challenge_auth(prompt)
     return answer if isinstance(answer, bytes) else None
+
+
+def _key(row: SmtpUserRow, raw_password: bytes) -> _Key:
+    """What a verified credential is remembered by: a new password hash (or a revoked
+    and recreated user) never matches an old entry."""
+    return (row.name, hashlib.sha256(raw_password).digest(), row.password_hash)
