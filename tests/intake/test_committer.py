@@ -15,7 +15,7 @@ from relaylane.config.serving import IntakeConfig
 from relaylane.delivery.addresses import parse_address
 from relaylane.delivery.compose import compose
 from relaylane.delivery.submit import build_message
-from relaylane.errors import Unavailable
+from relaylane.errors import InputError, Unavailable
 from relaylane.intake.committer import Committer
 from relaylane.records import NewMessage
 from relaylane.store import Store
@@ -86,3 +86,53 @@ async def test_close_commits_what_was_submitted(store: Store, tmp_path: Path) ->
     assert len(store.reads.list_deliveries(limit=10)) == 5
     with pytest.raises(Unavailable, match="shutting down"):
         await committer.submit(item(tmp_path, "late@b.test"))
+
+
+class PickyStore:
+    """The real store, except that a batch holding a message to `bad` fails like
+    PostgreSQL refusing a value (DataError) and nothing of it is stored."""
+
+    def __init__(self, store: Store, bad: str) -> None:
+        self.store, self.bad = store, bad
+        self.batches: list[int] = []
+
+    def commit(self, items: Sequence[IntakeItem], now: float) -> list[IntakeOutcome]:
+        self.batches.append(len(items))
+        if any(d.recipient == self.bad for i in items for m in i.messages for d in m.deliveries):
+            raise sa.exc.DataError("INSERT", {}, Exception("value too long"))
+        return self.store.intake.commit(items, now)
+
+    def queued_count(self) -> int:
+        return 0
+
+
+async def test_one_refused_message_does_not_fail_the_others(store: Store, tmp_path: Path) -> None:
+    picky = PickyStore(store, "bad@b.test")
+    committer = Committer(picky, IntakeConfig(commit_window=0.05), FakeClock(1000.0))
+    await committer.start()
+    rcpts = ["a@b.test", "bad@b.test", "c@b.test"]
+    results = await asyncio.gather(
+        *(committer.submit(item(tmp_path, r)) for r in rcpts), return_exceptions=True
+    )
+    await committer.close()
+    ok = [r for r in results if isinstance(r, IntakeOutcome)]
+    [refused] = [r for r in results if isinstance(r, InputError)]
+    assert len(ok) == 2 and "the store refused it" in str(refused)
+    assert {d.recipient for d in store.reads.list_deliveries(limit=10)} == {"a@b.test", "c@b.test"}
+    assert picky.batches[0] == 3  # one commit first, then one by one
+
+
+async def test_a_long_own_message_id_is_stored(store: Store, tmp_path: Path) -> None:
+    """A submitted message keeps its own Message-ID, however long (PostgreSQL included)."""
+    from relaylane.delivery.eml import compose_eml
+
+    long_id = "<" + "a" * 600 + "@tx.acme.test>"
+    raw = f"From: a@tx.acme.test\r\nMessage-ID: {long_id}\r\n\r\nHi\r\n".encode()
+    config = make_config("sqlite://", [relay("r1", 2525)], [lane("tx", ["r1"])], tmp_path)
+    msg = build_message(config, "tx", compose_eml(raw), [parse_address("x@b.test")], 1000.0)
+    committer = Committer(store.intake, IntakeConfig(), FakeClock(1000.0))
+    await committer.start()
+    await committer.submit(IntakeItem(messages=(msg,)))
+    await committer.close()
+    [row] = store.reads.list_deliveries(limit=10)
+    assert row.header_message_id == long_id

@@ -25,10 +25,15 @@ import sqlalchemy as sa
 
 from relaylane.clock import Clock
 from relaylane.config.serving import IntakeConfig
-from relaylane.errors import Unavailable
+from relaylane.errors import InputError, Unavailable
 from relaylane.store.intake import IntakeItem, IntakeOutcome
 
 T = TypeVar("T")
+# A commit that failed because of one submission's data (too long, a constraint) is
+# retried item by item so the others still go in; anything else from the store (lost
+# connection, locked database, an exhausted pool) makes the whole batch `Unavailable`.
+REFUSED_DATA = (sa.exc.DataError, sa.exc.IntegrityError)
+UNAVAILABLE = (sa.exc.DBAPIError, sa.exc.TimeoutError)
 log = logging.getLogger("relaylane.intake")
 DEPTH_REFRESH = 1.0  # seconds between queue-depth readings for back-pressure
 STORE_RETRY_AFTER = 5.0  # what a client is told to wait when the store failed
@@ -94,7 +99,7 @@ class Committer:
             self._depth_at = now
             try:
                 self._depth = await self._in_thread(self.store.queued_count)
-            except sa.exc.DBAPIError as exc:
+            except UNAVAILABLE as exc:
                 raise Unavailable(_store_reason(exc), STORE_RETRY_AFTER) from exc
         if self._depth >= limit:
             raise Unavailable(
@@ -138,18 +143,20 @@ class Committer:
             outcomes = await self._in_thread(
                 self.store.commit, [item for item, _ in live], self.clock.now()
             )
-        except sa.exc.DBAPIError as exc:
+        except REFUSED_DATA as exc:  # one item's data, not the store: find it, spare the rest
+            if len(live) > 1:
+                for one in live:
+                    await self._commit([one])
+                return
+            _fail(live, _refused(exc))
+            return
+        except UNAVAILABLE as exc:
             log.error("intake commit failed: %s", exc.__class__.__name__)
-            error = Unavailable(_store_reason(exc), STORE_RETRY_AFTER)
-            for _, fut in live:
-                if not fut.done():
-                    fut.set_exception(error)
+            _fail(live, Unavailable(_store_reason(exc), STORE_RETRY_AFTER))
             return
         except Exception as exc:  # a bug: fail the waiters loudly, keep the committer alive
             log.exception("intake commit raised")
-            for _, fut in live:
-                if not fut.done():
-                    fut.set_exception(exc)
+            _fail(live, exc)
             return
         self.commits += 1
         self.committed += len(live)
@@ -165,5 +172,20 @@ class Committer:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
 
-def _store_reason(exc: sa.exc.DBAPIError) -> str:
-    return f"the store is unavailable ({exc.orig.__class__.__name__})"
+def _fail(waiters: list[Waiter], error: BaseException) -> None:
+    for _, fut in waiters:
+        if not fut.done():
+            fut.set_exception(error)
+
+
+def _refused(exc: sa.exc.DBAPIError) -> InputError:
+    return InputError(
+        "message",
+        f"the store refused it ({exc.orig.__class__.__name__}: {str(exc.orig)[:120]})",
+        "shorten over-long values (a Message-ID, tags, metadata) and send it again",
+    )
+
+
+def _store_reason(exc: sa.exc.SQLAlchemyError) -> str:
+    cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    return f"the store is unavailable ({cause.__class__.__name__})"

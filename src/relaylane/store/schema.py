@@ -57,7 +57,7 @@ deliveries = sa.Table(
     sa.Column("lease_owner", sa.String(128), nullable=True),
     sa.Column("lease_expires", sa.Float, nullable=True),
     sa.Column("lease_token", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("header_message_id", sa.String(255), nullable=False),
+    sa.Column("header_message_id", sa.Text, nullable=False),  # a message's own may be long
     sa.Column("header_prefix", sa.LargeBinary, nullable=False),
     sa.Column("last_code", sa.Integer, nullable=True),
     sa.Column("last_reply", sa.Text, nullable=True),

@@ -133,6 +133,8 @@ class SubmissionHandler:
             outcome = await self.committer.submit(IntakeItem(messages=(message,)))
         except Refused as exc:
             return exc.reply
+        except InputError as exc:  # the store refused this message's data
+            return replies.input_error(exc)
         except Unavailable as exc:
             log.warning("submission from %s not queued: %s", principal.name, exc.reason)
             return replies.unavailable(exc)

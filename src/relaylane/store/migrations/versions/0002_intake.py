@@ -29,6 +29,8 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("notified", sa.Boolean, nullable=False, server_default=sa.false())
         )
+        # a submitted message keeps its own Message-ID, which may exceed 255 characters
+        batch.alter_column("header_message_id", type_=sa.Text, existing_nullable=False)
     op.create_table(
         "api_keys",
         sa.Column("id", ID, primary_key=True),
@@ -71,6 +73,7 @@ def downgrade() -> None:
     op.drop_table("api_keys")
     with op.batch_alter_table("deliveries") as batch:
         batch.drop_column("notified")
+        batch.alter_column("header_message_id", type_=sa.String(255), existing_nullable=False)
     with op.batch_alter_table("messages") as batch:
         for column in ("meta", "tags", "notify", "submitter", "source"):
             batch.drop_column(column)
