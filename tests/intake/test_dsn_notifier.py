@@ -72,3 +72,47 @@ def test_failed_deliveries_get_one_dsn_per_message(
     assert "Final-Recipient: rfc822; gone2@b.test" in text
     assert "rfc822; ok@b.test" not in text  # delivered: not in the report
     assert "Status: 5.1.1" in text and "Subject: Your invoice" in text
+
+
+def test_a_report_never_carries_a_domain_into_a_lane_that_may_not_use_it(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    config = make_config(
+        store_url,
+        [relay("r1", 2525), relay("r2", 2526)],
+        [
+            lane("tx", ["r1"], from_domains=["tx.acme.test"]),
+            lane("news", ["r2"], purpose="marketing"),
+        ],
+        tmp_path,
+    )
+    origin = Origin(source="smtp", notify="dsn")
+    for sender in ("app@tx.acme.test", "letters@news.acme.test"):
+        composed = compose(from_=sender, subject="Hi", text="Hi\n")
+        msg = build_message(
+            config, "news", composed, [parse_address("gone@b.test")], 1000.0, origin=origin
+        )
+        store.queue.enqueue([msg])
+    claims = store.queue.claim("news", 1001.0, 10, "w", 60)
+    bounce = AttemptRecord(
+        at=1002.0,
+        relay="r2",
+        stage=Stage.RCPT,
+        code=550,
+        reply="5.1.1 user unknown",
+        outcome=Outcome.BOUNCED,
+        bounce_class=BounceClass.INVALID_RECIPIENT,
+        duration_ms=1.0,
+    )
+    store.queue.record(
+        [
+            DeliveryResult(c.id, c.token, DeliveryState.BOUNCED, None, "r2", False, 0, (bounce,))
+            for c in claims
+        ],
+        1002.0,
+        "w",
+    )
+    assert DsnNotifier(config, SqlNotices(store.engine), FakeClock(1003.0)).run_once() == 2
+    reports = {d.recipient: d.lane for d in store.reads.list_deliveries(limit=20) if d.id > 2}
+    # tx may send as tx.acme.test; news.acme.test's report stays in its own lane
+    assert reports == {"app@tx.acme.test": "tx", "letters@news.acme.test": "news"}

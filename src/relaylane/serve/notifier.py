@@ -3,7 +3,9 @@
 Every few seconds, deliveries of such messages that ended bounced or failed are
 gathered per message; one RFC 3464 report per message goes back to the original
 envelope sender, from the null sender (MAIL FROM:<>, so it can never bounce back and
-loop), through the first transactional lane. Queueing it and marking the deliveries
+loop), through the first transactional lane if that lane may send as the original From
+domain (its `from_domains`), else through the original message's own lane: a report
+never carries a domain into a lane that may not use it. Queueing it and marking the deliveries
 notified is one transaction: a report is neither lost nor sent twice.
 """
 
@@ -35,8 +37,16 @@ def notice_lane(config: Config) -> LaneConfig | None:
     )
 
 
+def report_lane(config: Config, original: OwedNotice) -> LaneConfig:
+    """Where a report about `original` goes: see the module docstring."""
+    preferred = notice_lane(config)
+    if preferred is not None and preferred.allows_from(original.from_domain):
+        return preferred
+    return config.lane_by_name(original.lane)
+
+
 def build_notices(
-    owed: Sequence[OwedNotice], lane: LaneConfig, now: float, reporting_mta: str
+    owed: Sequence[OwedNotice], config: Config, now: float, reporting_mta: str
 ) -> tuple[list[NewMessage], list[int]]:
     """One DSN per original message; returns them and every delivery id they cover
     (including those that cannot be reported, e.g. a null envelope sender)."""
@@ -60,6 +70,7 @@ def build_notices(
         except InputError as exc:  # e.g. the original had a null sender: nobody to tell
             log.info("no DSN for message %s: %s", first.message_id, exc)
             continue
+        lane = report_lane(config, first)
         out.append(
             NewMessage(
                 lane=lane.name,
@@ -110,32 +121,29 @@ class DsnNotifier:
         self.clock = clock
         self.on_queued = on_queued
         self.interval = interval
-        self.lane = notice_lane(config)
         self.reporting_mta = config.submission.hostname or socket.getfqdn()
         self.sent = 0
 
     def run_once(self) -> int:
         """Queue the notices owed now; returns how many DSN messages were queued."""
-        if self.lane is None:
-            return 0
         owed = self.notices.owed()
         if not owed:
             return 0
-        dsns, ids = build_notices(owed, self.lane, self.clock.now(), self.reporting_mta)
+        dsns, ids = build_notices(owed, self.config, self.clock.now(), self.reporting_mta)
         if self.notices.settle(dsns, ids):
             self.sent += len(dsns)
             return len(dsns)
         return 0
 
     async def run(self) -> None:
-        if self.lane is None:
-            log.warning("no transactional lane: SMTP users with notify = dsn get no DSNs")
-            return
         while True:
             try:
                 queued = await asyncio.to_thread(self.run_once)
-            except sa.exc.DBAPIError as exc:
+            except sa.exc.SQLAlchemyError as exc:
                 log.warning("DSN notifier: store unavailable (%s)", exc.__class__.__name__)
+                queued = 0
+            except Exception:  # a bug must not stop the reports (or the graceful stop)
+                log.exception("DSN notifier failed; trying again shortly")
                 queued = 0
             if queued and self.on_queued is not None:
                 self.on_queued()

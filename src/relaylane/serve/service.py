@@ -13,7 +13,6 @@ Nothing accepted is lost, and nothing is left in `sending` beyond a lease.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -161,12 +160,15 @@ class Service:
                     await result
             except Exception:
                 log.exception("error while stopping a listener")
-        if self.committer is not None:  # 2. commit what was submitted
-            await self.committer.close()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.worker is not None:  # 3. release or finish deliveries in flight
-            self.worker.request_stop()
+        try:
+            if self.committer is not None:  # 2. commit what was submitted
+                await self.committer.close()
+            for task in tasks:
+                task.cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for task, outcome in zip(tasks, results, strict=True):
+                if isinstance(outcome, Exception):
+                    log.error("%s had failed: %r", task.get_name(), outcome)
+        finally:
+            if self.worker is not None:  # 3. release or finish deliveries in flight
+                self.worker.request_stop()

@@ -84,6 +84,8 @@ class SqlIntake:
         """Claim each item's key; returns the outcomes of items whose key was used before
         (in an earlier commit, or by an earlier item of this one)."""
         keyed = [(i, item.idempotency) for i, item in enumerate(items) if item.idempotency]
+        # Claimed in key order: two front ends claiming the same keys never deadlock.
+        keyed.sort(key=lambda pair: (pair[1].principal, pair[1].key))
         if not keyed:
             return {}
         rows = [

@@ -23,6 +23,7 @@ NOTIFY_STATES = (DeliveryState.BOUNCED.value, DeliveryState.FAILED.value)
 class OwedNotice:
     delivery_id: int
     message_id: int
+    lane: str
     recipient: str
     state: str
     last_code: int | None
@@ -45,6 +46,7 @@ class SqlNotices:
             sa.select(
                 D.id,
                 D.message_id,
+                D.lane,
                 D.recipient,
                 D.state,
                 D.last_code,
