@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 
+from relaylane.delivery import mime_text
 from relaylane.delivery.addresses import Address, parse_address, refuse_unsafe_chars
 from relaylane.delivery.headers import (
     POLICY,
@@ -169,30 +170,22 @@ def compose(
     for attachment in attachments:
         _check_attachment(attachment)
 
-    msg = EmailMessage(policy=POLICY)
-    utf8 = _put(msg, "From", sender.header())
-    for name, addrs in (("To", to_addrs), ("Cc", cc_addrs)):
-        if addrs:
-            utf8 |= _put(msg, name, ", ".join(addr.header() for addr in addrs))
+    named = [("From", sender.header())]
+    named += [(name, ", ".join(a.header() for a in addrs)) for name, addrs in (
+        ("To", to_addrs), ("Cc", cc_addrs)) if addrs]  # fmt: skip
     if reply is not None:
-        utf8 |= _put(msg, "Reply-To", reply.header())
-    utf8 |= _put(msg, "Subject", subject)
-    if text is not None:
-        msg.set_content(text, subtype="plain", charset="utf-8", cte=_text_cte(text))
-        if html is not None:
-            msg.add_alternative(html, subtype="html", charset="utf-8", cte=_text_cte(html))
-    elif html is not None:
-        msg.set_content(html, subtype="html", charset="utf-8", cte=_text_cte(html))
-    for attachment in attachments:
-        _attach(msg, attachment)
-    for part in msg.walk():
-        if part is not msg:
-            del part["MIME-Version"]  # set_content puts one on each part; the top one counts
-    # After the body: set_content drops Content-* headers (e.g. Content-Language).
-    for name, value in extra.items():
-        utf8 |= _put(msg, name, value)
-
-    body = msg.as_bytes(policy=_POLICY_UTF8 if utf8 else POLICY)
+        named.append(("Reply-To", reply.header()))
+    named.append(("Subject", subject))
+    head, utf8 = _encoded(named)
+    tail, utf8_tail = _encoded(list(extra.items()))
+    utf8 |= utf8_tail
+    if attachments:
+        body = _with_attachments(head, tail, text, html, attachments, utf8)
+    else:  # the common case, written directly (same bytes as the email package's)
+        parts = [
+            (sub, c, _text_cte(c)) for sub, c in (("plain", text), ("html", html)) if c is not None
+        ]
+        body = mime_text.render(head, tail, parts)
     problem = wire_problem(body, utf8_headers=utf8)
     if problem is not None:  # pragma: no cover - a bug in compose, not in the input
         raise RuntimeError(f"compose built an invalid message: {problem}")
@@ -309,11 +302,44 @@ def _strip_brackets(content_id: str) -> str:
     return content_id
 
 
-def _put(msg: Message, name: str, value: str) -> bool:
-    """Add header `name` with `value` encoded and folded; True if it must stay UTF-8."""
-    encoded, utf8 = encode_value(name, value)
-    msg.set_raw(name, encoded)
-    return utf8
+def _encoded(named: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], bool]:
+    """Each (name, value) encoded and folded; True if some value must stay UTF-8."""
+    out: list[tuple[str, str]] = []
+    utf8 = False
+    for name, value in named:
+        encoded, needs = encode_value(name, value)
+        out.append((name, encoded))
+        utf8 |= needs
+    return out, utf8
+
+
+def _with_attachments(
+    head: list[tuple[str, str]],
+    tail: list[tuple[str, str]],
+    text: str | None,
+    html: str | None,
+    attachments: Sequence[Attachment],
+    utf8: bool,
+) -> bytes:
+    """Built with the email package: the text part(s), then each attachment."""
+    msg = EmailMessage(policy=POLICY)
+    for name, value in head:
+        msg.set_raw(name, value)
+    if text is not None:
+        msg.set_content(text, subtype="plain", charset="utf-8", cte=_text_cte(text))
+        if html is not None:
+            msg.add_alternative(html, subtype="html", charset="utf-8", cte=_text_cte(html))
+    elif html is not None:
+        msg.set_content(html, subtype="html", charset="utf-8", cte=_text_cte(html))
+    for attachment in attachments:
+        _attach(msg, attachment)
+    for part in msg.walk():
+        if part is not msg:
+            del part["MIME-Version"]  # set_content puts one on each part; the top one counts
+    # After the body: set_content drops Content-* headers (e.g. Content-Language).
+    for name, value in tail:
+        msg.set_raw(name, value)
+    return msg.as_bytes(policy=_POLICY_UTF8 if utf8 else POLICY)
 
 
 def _refuse_undecodable(field: str, content: str) -> None:
