@@ -42,7 +42,15 @@ from relaylane.store import Store, open_store  # noqa: E402
 from relaylane.store.engine import create_engine, upgrade  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("RELAYLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = ("attempts", "deliveries", "messages", "api_keys", "smtp_users", "idempotency")
+TABLES = (
+    "attempts",
+    "deliveries",
+    "messages",
+    "api_keys",
+    "smtp_users",
+    "idempotency",
+    "suppressions",
+)
 
 
 def _pg_reason() -> str | None:

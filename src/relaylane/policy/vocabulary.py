@@ -60,6 +60,7 @@ class Outcome(StrEnum):
     BOUNCED = "bounced"  # permanent, about the address
     FAILED = "failed"  # permanent, not about the address (too large, protocol, ...)
     RELAY_FAULT = "relay_fault"  # infrastructure fault: open its breaker, fail over in the lane
+    SUPPRESSED = "suppressed"  # not sent: the address is suppressed (a local decision)
 
 
 class BounceClass(StrEnum):

@@ -12,6 +12,7 @@ from relaylane.store.engine import create_engine, ensure_schema
 from relaylane.store.intake import SqlIntake
 from relaylane.store.queue import SqlQueue
 from relaylane.store.reads import Reads
+from relaylane.store.suppressions import SqlSuppressions
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Store:
     reads: Reads
     intake: SqlIntake
     credentials: SqlCredentials
+    suppressions: SqlSuppressions
 
     def close(self) -> None:
         self.engine.dispose()
@@ -37,6 +39,7 @@ def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) 
         reads=Reads(engine),
         intake=SqlIntake(engine),
         credentials=SqlCredentials(engine),
+        suppressions=SqlSuppressions(engine),
     )
 
 

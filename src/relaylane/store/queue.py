@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence, Set
 
 import sqlalchemy as sa
 
+from relaylane.policy.suppression import address_key
 from relaylane.policy.vocabulary import (
     CLAIMABLE_STATES,
     BounceClass,
@@ -31,6 +32,7 @@ from relaylane.records import (
 )
 from relaylane.store.prepared import Prepared, sane_rowcount
 from relaylane.store.schema import attempts, deliveries, messages
+from relaylane.store.suppressions import stop_suppressed
 
 D = deliveries.c
 CLAIM_COLUMNS = (
@@ -109,6 +111,7 @@ DELIVERY_COLUMNS = (
     "due_at",
     "header_message_id",
     "header_prefix",
+    "recipient_key",
 )
 INSERT_DELIVERY = Prepared(
     deliveries.insert().values({c: sa.bindparam(c) for c in DELIVERY_COLUMNS})
@@ -298,7 +301,7 @@ def _claim(
     )
     claimed = [Claimed(*row) for row in conn.execute(stmt)]
     claimed.sort(key=lambda c: c.id)
-    return claimed
+    return stop_suppressed(conn, lane, claimed, now)  # same transaction: never sent
 
 
 def _bodies(conn: sa.Connection, message_ids: Iterable[int]) -> dict[int, StoredBody]:
@@ -377,6 +380,7 @@ def _delivery_row(mid: int, msg: NewMessage, d: NewDelivery) -> dict[str, object
         "due_at": msg.created_at if msg.due_at is None else msg.due_at,
         "header_message_id": d.header_message_id,
         "header_prefix": d.header_prefix,
+        "recipient_key": address_key(d.recipient),
     }
 
 

@@ -65,7 +65,12 @@ deliveries = sa.Table(
     sa.Column("relay_queue_id", sa.String(255), nullable=True),
     sa.Column("sent_at", sa.Float, nullable=True),
     sa.Column("notified", sa.Boolean, nullable=False, server_default=sa.false()),
+    # what suppression matches on (policy.suppression.address_key), and the entry that
+    # stopped this delivery when it did
+    sa.Column("recipient_key", sa.String(512), nullable=False, server_default=""),
+    sa.Column("suppressed_by", ID, nullable=True),
     sa.Index("ix_deliveries_claim", "lane", "due_at"),
+    sa.Index("ix_deliveries_recipient_key", "recipient_key"),
     sa.Index("ix_deliveries_lease", "lease_expires"),
     sa.Index("ix_deliveries_state", "state", "lane"),
     sa.Index("ix_deliveries_message", "message_id"),
@@ -136,4 +141,21 @@ idempotency = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.UniqueConstraint("principal", "key", name="uq_idempotency_key"),
     sa.Index("ix_idempotency_created", "created_at"),
+)
+
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("address_key", sa.String(512), nullable=False),
+    sa.Column("address", sa.String(512), nullable=False),  # as first given
+    sa.Column("scope_kind", sa.String(8), nullable=False),
+    sa.Column("scope_name", sa.String(64), nullable=False, server_default=""),
+    sa.Column("reason", sa.String(24), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=True),
+    sa.Column("delivery_id", ID, nullable=True),  # the delivery whose outcome caused it
+    sa.UniqueConstraint("address_key", "scope_kind", "scope_name", name="uq_suppression"),
 )

@@ -1,0 +1,213 @@
+"""The suppression ledger at rest, and its enforcement inside the claim transaction.
+
+`stop_suppressed` runs in the same transaction that claims deliveries: one indexed query
+for the claimed recipients, and those suppressed in the lane's scope become
+`suppressed` (with the entry that stopped them and an attempt saying why) instead of
+being handed to a relay. Adding an entry stops the address's waiting deliveries in its
+scope at once, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from relaylane.policy.suppression import Reason, Scope, ScopeKind, Source, address_key
+from relaylane.policy.vocabulary import CLAIMABLE_STATES, BounceClass, DeliveryState, Outcome
+from relaylane.records import Claimed
+from relaylane.store.schema import attempts, deliveries, suppressions
+
+D = deliveries.c
+S = suppressions.c
+
+
+@dataclass(frozen=True, slots=True)
+class NewSuppression:
+    address: str  # local@domain as parsed (domain lower-case ASCII)
+    scope: Scope
+    reason: Reason
+    source: Source
+    note: str | None = None
+    expires_at: float | None = None
+    delivery_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionRow:
+    id: int
+    address: str
+    scope: str
+    reason: str
+    source: str
+    note: str | None
+    created_at: float
+    expires_at: float | None
+    delivery_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    added: int  # new entries (an existing one for the same address and scope is kept)
+    stopped: int  # waiting deliveries that became `suppressed`
+
+
+class SqlSuppressions:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def add(self, entries: Sequence[NewSuppression], now: float) -> Added:
+        """Add entries (one transaction) and stop the waiting deliveries they cover."""
+        added = stopped = 0
+        with self.engine.begin() as conn:
+            for entry in entries:
+                entry_id = _insert(conn, entry, now)
+                if entry_id is None:
+                    continue
+                added += 1
+                stopped += _stop_waiting(conn, entry, entry_id, now)
+        return Added(added, stopped)
+
+    def remove(self, address: str, scope: Scope) -> int:
+        stmt = suppressions.delete().where(
+            S.address_key == address_key(address),
+            S.scope_kind == scope.kind.value,
+            S.scope_name == scope.name,
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount
+
+    def list(
+        self, *, address: str | None = None, scope: Scope | None = None, limit: int = 1000
+    ) -> list[SuppressionRow]:
+        stmt = sa.select(suppressions).order_by(S.id).limit(limit)
+        if address is not None:
+            stmt = stmt.where(S.address_key == address_key(address))
+        if scope is not None:
+            stmt = stmt.where(S.scope_kind == scope.kind.value, S.scope_name == scope.name)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(stmt)]
+
+
+def stop_suppressed(
+    conn: sa.Connection, lane: str, claimed: list[Claimed], now: float
+) -> list[Claimed]:
+    """Inside the claim transaction: mark claimed deliveries whose recipient is
+    suppressed for `lane` as `suppressed`; returns the claims that may be sent."""
+    if not claimed:
+        return claimed
+    keys = {address_key(c.recipient) for c in claimed}
+    stmt = sa.select(S.id, S.address_key, S.reason, S.scope_kind, S.scope_name).where(
+        S.address_key.in_(sorted(keys)),
+        sa.or_(
+            S.scope_kind == ScopeKind.GLOBAL.value,
+            sa.and_(S.scope_kind == ScopeKind.LANE.value, S.scope_name == lane),
+        ),
+        sa.or_(S.expires_at.is_(None), S.expires_at > now),
+    )
+    entry_of: dict[str, tuple[int, str, str]] = {}
+    for entry_id, key, reason, kind, name in conn.execute(stmt):
+        scope = str(Scope(ScopeKind(kind), name))
+        entry_of.setdefault(key, (entry_id, reason, scope))
+    if not entry_of:
+        return claimed
+    stopped = [c for c in claimed if address_key(c.recipient) in entry_of]
+    for c in stopped:
+        entry_id, reason, scope = entry_of[address_key(c.recipient)]
+        _mark(conn, c.id, entry_id, f"{reason} ({scope})", now)
+    return [c for c in claimed if address_key(c.recipient) not in entry_of]
+
+
+def _insert(conn: sa.Connection, entry: NewSuppression, now: float) -> int | None:
+    key = address_key(entry.address)
+    exists = conn.execute(
+        sa.select(S.id).where(
+            S.address_key == key,
+            S.scope_kind == entry.scope.kind.value,
+            S.scope_name == entry.scope.name,
+        )
+    ).first()
+    if exists is not None:
+        return None
+    result = conn.execute(
+        suppressions.insert().values(
+            address_key=key,
+            address=entry.address,
+            scope_kind=entry.scope.kind.value,
+            scope_name=entry.scope.name,
+            reason=entry.reason.value,
+            source=entry.source.value,
+            note=entry.note,
+            created_at=now,
+            expires_at=entry.expires_at,
+            delivery_id=entry.delivery_id,
+        )
+    )
+    primary_key = result.inserted_primary_key
+    assert primary_key is not None
+    return int(primary_key[0])
+
+
+def _stop_waiting(conn: sa.Connection, entry: NewSuppression, entry_id: int, now: float) -> int:
+    """Waiting (not in-flight) deliveries to the address, in the entry's scope."""
+    if entry.scope.kind is ScopeKind.LIST:
+        return 0  # list scopes apply to campaign mail, which carries its list (later)
+    stmt = sa.select(D.id).where(
+        D.recipient_key == address_key(entry.address),
+        D.state.in_([s.value for s in CLAIMABLE_STATES]),
+    )
+    if entry.scope.kind is ScopeKind.LANE:
+        stmt = stmt.where(D.lane == entry.scope.name)
+    ids = [row[0] for row in conn.execute(stmt)]
+    for did in ids:
+        _mark(conn, did, entry_id, f"{entry.reason.value} ({entry.scope})", now)
+    return len(ids)
+
+
+def _mark(conn: sa.Connection, delivery_id: int, entry_id: int, why: str, now: float) -> None:
+    reply = f"suppressed: {why}, entry #{entry_id}; never handed to a relay"
+    conn.execute(
+        deliveries.update()
+        .where(D.id == delivery_id)
+        .values(
+            state=DeliveryState.SUPPRESSED.value,
+            due_at=None,
+            lease_owner=None,
+            lease_expires=None,
+            lease_token=D.lease_token + 1,
+            suppressed_by=entry_id,
+            last_code=None,
+            last_reply=reply,
+            bounce_class=BounceClass.NONE.value,
+            updated_at=now,
+        )
+    )
+    conn.execute(
+        attempts.insert().values(
+            delivery_id=delivery_id,
+            at=now,
+            relay=None,
+            stage="local",
+            code=None,
+            reply=reply,
+            outcome=Outcome.SUPPRESSED.value,
+            bounce_class=BounceClass.NONE.value,
+            duration_ms=0.0,
+        )
+    )
+
+
+def _row(r: sa.Row[tuple[object, ...]]) -> SuppressionRow:
+    m = r._mapping
+    return SuppressionRow(
+        id=m["id"],
+        address=m["address"],
+        scope=str(Scope(ScopeKind(m["scope_kind"]), m["scope_name"])),
+        reason=m["reason"],
+        source=m["source"],
+        note=m["note"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        delivery_id=m["delivery_id"],
+    )
