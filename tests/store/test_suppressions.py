@@ -113,3 +113,35 @@ async def test_the_relay_never_sees_a_suppressed_address(store: Store, tmp_path:
     assert [r for m in sim.received for r in m.rcpt_tos] == ["ok@b.test"]
     states = sorted(d.state for d in store.reads.list_deliveries(limit=10))
     assert states == ["sent", "suppressed", "suppressed"]
+
+
+async def test_a_hard_bounce_suppresses_but_a_reputation_block_does_not(
+    store: Store, tmp_path: Path
+) -> None:
+    import time
+
+    from relaylane.sim import Behaviour, SimRelay
+    from tests.helpers import deliver
+
+    rules = [
+        ("^gone@", "550 5.1.1 <gone@b.test>: Recipient address rejected: User unknown"),
+        ("^vip@", "550 5.7.1 Service unavailable, client host blocked due to low reputation"),
+    ]
+    async with SimRelay(Behaviour(rcpt_rules=rules)) as sim:
+        config = make_config(
+            f"sqlite:///{tmp_path / 'unused.db'}",
+            [relay("r1", sim.port), relay("r2", 2526)],
+            [lane("tx", ["r1"]), lane("news", ["r2"], purpose="marketing")],
+            tmp_path,
+        )
+        now = time.time()
+        queue(store, config, "tx", ["gone@b.test", "vip@b.test"], now)
+        [later] = queue(store, config, "news", ["Gone@b.test"], now + 3600)  # not due yet
+        await deliver(config, store)
+    [suppressed] = store.suppressions.list()
+    assert suppressed.address == "gone@b.test" and suppressed.scope == "global"
+    assert suppressed.reason == "hard_bounce" and suppressed.source == "smtp"
+    assert suppressed.delivery_id is not None and "5.1.1" in (suppressed.note or "")
+    assert store.reads.delivery(later).delivery.state == "suppressed"  # stopped at once
+    states = {d.recipient: d.state for d in store.reads.list_deliveries(limit=10)}
+    assert states["vip@b.test"] == "blocked"  # held on its relay, the address untouched

@@ -32,7 +32,7 @@ from relaylane.records import (
 )
 from relaylane.store.prepared import Prepared, sane_rowcount
 from relaylane.store.schema import attempts, deliveries, messages
-from relaylane.store.suppressions import stop_suppressed
+from relaylane.store.suppressions import is_hard_bounce, stop_suppressed, suppress_hard_bounces
 
 D = deliveries.c
 CLAIM_COLUMNS = (
@@ -329,6 +329,13 @@ def _record(conn: sa.Connection, results: Sequence[DeliveryResult], now: float, 
     rows = [_attempt_row(r.id, a, worker, stale=r.id in stale) for r in results for a in r.attempts]
     if rows:
         INSERT_ATTEMPT.executemany(conn, rows)
+    hard = [
+        r.id
+        for r in results
+        if r.id not in stale and r.state is DeliveryState.BOUNCED and is_hard_bounce(r)
+    ]
+    if hard:  # rare: only then one more query, in the same transaction
+        suppress_hard_bounces(conn, hard, now)
     return applied
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from relaylane.policy.suppression import Reason, Scope, ScopeKind, Source, address_key
 from relaylane.policy.vocabulary import CLAIMABLE_STATES, BounceClass, DeliveryState, Outcome
-from relaylane.records import Claimed
+from relaylane.records import Claimed, DeliveryResult
 from relaylane.store.schema import attempts, deliveries, suppressions
 
 D = deliveries.c
@@ -117,6 +117,38 @@ def stop_suppressed(
         entry_id, reason, scope = entry_of[address_key(c.recipient)]
         _mark(conn, c.id, entry_id, f"{reason} ({scope})", now)
     return [c for c in claimed if address_key(c.recipient) not in entry_of]
+
+
+# Refusals that are about the address itself: they suppress it (globally, by default).
+# Relay-level classes (reputation, policy, rate limits) never do: they are about the path.
+ADDRESS_LEVEL = frozenset(
+    {BounceClass.INVALID_RECIPIENT, BounceClass.BAD_DOMAIN, BounceClass.INACTIVE_MAILBOX}
+)
+
+
+def is_hard_bounce(result: DeliveryResult) -> bool:
+    last = result.last
+    return last is not None and last.bounce_class in ADDRESS_LEVEL
+
+
+def suppress_hard_bounces(conn: sa.Connection, delivery_ids: list[int], now: float) -> None:
+    """Inside the transaction recording the results: each hard-bounced recipient gets a
+    global entry (with the delivery that proved it), and its other waiting deliveries stop."""
+    rows = conn.execute(
+        sa.select(D.id, D.recipient, D.last_reply).where(D.id.in_(delivery_ids)).order_by(D.id)
+    )
+    for delivery_id, recipient, reply in rows:
+        entry = NewSuppression(
+            recipient,
+            Scope(ScopeKind.GLOBAL),
+            Reason.HARD_BOUNCE,
+            Source.SMTP,
+            note=(reply or "")[:200] or None,
+            delivery_id=delivery_id,
+        )
+        entry_id = _insert(conn, entry, now)
+        if entry_id is not None:
+            _stop_waiting(conn, entry, entry_id, now)
 
 
 def _insert(conn: sa.Connection, entry: NewSuppression, now: float) -> int | None:
