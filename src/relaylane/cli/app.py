@@ -14,6 +14,7 @@ from relaylane.cli import (
     serve,
     smtp_users,
     status,
+    suppress,
     worker,
 )
 
@@ -34,6 +35,7 @@ app.add_typer(messages.app, name="messages")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(smtp_users.app, name="smtp-users")
+app.add_typer(suppress.app, name="suppress")
 app.command("demo")(demo.demo)
 
 
