@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from email import quoprimime
 
 from relaylane.delivery.addresses import Address, parse_address
-from relaylane.delivery.headers import MAX_LINE, encode_value, format_date, new_message_id
+from relaylane.delivery.headers import encode_value, format_date, new_message_id
+from relaylane.delivery.wire import is_7bit, is_utf8
 from relaylane.errors import InputError
 from relaylane.policy.classify import split_enhanced
 
@@ -217,9 +218,9 @@ def _status_part(
 def _headers_part(block: bytes, *, delayed: bool) -> bytes:
     """Part 3: the original header block, quoted-printable if it is not 7-bit."""
     what = "Delayed Message Headers" if delayed else "Undelivered Message Headers"
-    if _is_7bit(block):
+    if is_7bit(block):
         return _part("text/rfc822-headers", what, block, "7bit")
-    charset = "; charset=utf-8" if _is_utf8(block) else ""
+    charset = "; charset=utf-8" if is_utf8(block) else ""
     encoded = quoprimime.body_encode(block.decode("latin-1"), 76, "\r\n")
     return _part(f"text/rfc822-headers{charset}", what, encoded.encode("ascii"), "qp")
 
@@ -368,19 +369,3 @@ def _header_block(original: bytes) -> bytes:
     if not head or head.endswith(b"\r\n"):
         return head
     return head + b"\r\n"
-
-
-def _is_7bit(data: bytes) -> bool:
-    return (
-        data.isascii()
-        and b"\x00" not in data
-        and all(len(line) <= MAX_LINE for line in data.split(b"\r\n"))
-    )
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True

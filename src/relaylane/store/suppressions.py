@@ -97,9 +97,9 @@ def stop_suppressed(
     suppressed for `lane` as `suppressed`; returns the claims that may be sent."""
     if not claimed:
         return claimed
-    keys = {address_key(c.recipient) for c in claimed}
+    keys = {c.id: address_key(c.recipient) for c in claimed}
     stmt = sa.select(S.id, S.address_key, S.reason, S.scope_kind, S.scope_name).where(
-        S.address_key.in_(sorted(keys)),
+        S.address_key.in_(sorted(set(keys.values()))),
         sa.or_(
             S.scope_kind == ScopeKind.GLOBAL.value,
             sa.and_(S.scope_kind == ScopeKind.LANE.value, S.scope_name == lane),
@@ -112,11 +112,15 @@ def stop_suppressed(
         entry_of.setdefault(key, (entry_id, reason, scope))
     if not entry_of:
         return claimed
-    stopped = [c for c in claimed if address_key(c.recipient) in entry_of]
-    for c in stopped:
-        entry_id, reason, scope = entry_of[address_key(c.recipient)]
-        _mark(conn, c.id, entry_id, f"{reason} ({scope})", now)
-    return [c for c in claimed if address_key(c.recipient) not in entry_of]
+    sendable = []
+    for c in claimed:
+        found = entry_of.get(keys[c.id])
+        if found is None:
+            sendable.append(c)
+        else:
+            entry_id, reason, scope = found
+            _mark(conn, c.id, entry_id, f"{reason} ({scope})", now)
+    return sendable
 
 
 # Refusals that are about the address itself: they suppress it (globally, by default).
