@@ -200,7 +200,7 @@ def test_send_to_file_is_one_commit_one_delivery_each(tmp_path: Path, store_url:
 
 
 async def test_send_worker_status_and_show_end_to_end(tmp_path: Path, store_url: str) -> None:
-    rules = [(r"^ghost@", "550 5.1.1 [TSS04] User unknown")]  # brackets are not markup
+    rules = [(r"^ghost@", "550 5.1.1 [MX04] User unknown")]  # brackets are not markup
     async with SimRelay(Behaviour(rcpt_rules=rules)) as sim:
         cfg = str(write_config(tmp_path, store_url, sim.port))
         code, out = await asyncio.to_thread(
@@ -233,7 +233,7 @@ async def test_send_worker_status_and_show_end_to_end(tmp_path: Path, store_url:
     assert detail["delivery"]["relay_queue_id"] == sim.received[0].queue_id
     assert detail["attempts"][0]["reply"].startswith("250")
     code, out = run("messages", "show", str(ghost), "--config", cfg)
-    assert code == 0 and "bounced" in out and "[TSS04]" in out
+    assert code == 0 and "bounced" in out and "[MX04]" in out
     code, out = run("messages", "list", "--state", "bounced", "--config", cfg, "--json")
     assert [r["id"] for r in json.loads(out)] == [ghost]
     code, out = run("messages", "list", "--config", cfg)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from relaylane.policy.classify import Fault, Verdict, classify, split_enhanced
-from relaylane.policy.vocabulary import BounceClass, Outcome, Stage
+from relaylane.policy.classify import Classifier, Fault, Verdict, classify, split_enhanced
+from relaylane.policy.vocabulary import ADDRESS_LEVEL_CLASSES, BounceClass, Outcome, Stage
 
 O = Outcome  # noqa: E741  (short aliases keep the reply table readable)
 B = BounceClass
@@ -173,23 +173,23 @@ REAL_WORLD: list[tuple[Stage, int, str, Outcome, BounceClass]] = [
         "5.7.1 [192.0.2.1] Our system has detected that this message is likely unsolicited "
         "mail. To reduce the amount of spam sent to Gmail, this message has been blocked.",
         O.BLOCKED,
-        B.SPAM_BLOCK,
+        B.SPAM_CONTENT,
     ),
     (
         S.DATA_END,
         550,
         "5.7.1 Message rejected due to content restrictions",
         O.BLOCKED,
-        B.SPAM_BLOCK,
+        B.SPAM_CONTENT,
     ),
     (
         S.DATA_END,
         550,
         "5.7.350 Remote server returned message detected as spam",
         O.BLOCKED,
-        B.SPAM_BLOCK,
+        B.SPAM_CONTENT,
     ),
-    (S.DATA_END, 554, "5.7.1 Virus found", O.BLOCKED, B.SPAM_BLOCK),
+    (S.DATA_END, 554, "5.7.1 Virus found", O.BLOCKED, B.SPAM_CONTENT),
     (
         S.DATA_END,
         550,
@@ -197,7 +197,7 @@ REAL_WORLD: list[tuple[Stage, int, str, Outcome, BounceClass]] = [
         "policy. Please contact the administrator of example.com domain if this was a "
         "legitimate mail.",
         O.BLOCKED,
-        B.POLICY_BLOCK,
+        B.AUTHENTICATION_REQUIRED,
     ),
     (
         S.DATA_END,
@@ -205,25 +205,25 @@ REAL_WORLD: list[tuple[Stage, int, str, Outcome, BounceClass]] = [
         "5.7.26 This mail has been blocked because the sender is unauthenticated. Gmail "
         "requires all senders to authenticate with either SPF or DKIM.",
         O.BLOCKED,
-        B.POLICY_BLOCK,
+        B.AUTHENTICATION_REQUIRED,
     ),
-    (S.DATA_END, 554, "5.7.9 Message not accepted for policy reasons.", O.BLOCKED, B.POLICY_BLOCK),
-    (S.RCPT, 550, "Message rejected as spam", O.BLOCKED, B.SPAM_BLOCK),
+    (S.DATA_END, 554, "5.7.9 Message not accepted for policy reasons.", O.BLOCKED, B.POLICY),
+    (S.RCPT, 550, "Message rejected as spam", O.BLOCKED, B.SPAM_CONTENT),
     (S.RCPT, 550, "Your IP is blacklisted", O.BLOCKED, B.REPUTATION_BLOCK),
-    (S.RCPT, 554, "Recipient blocked by policy", O.BLOCKED, B.POLICY_BLOCK),
+    (S.RCPT, 554, "Recipient blocked by policy", O.BLOCKED, B.POLICY),
     (
         S.RCPT,
         451,
         "4.7.500 Server busy. Please try again later from [192.0.2.1]. (S77719)",
         O.DEFERRED,
-        B.POLICY_BLOCK,
+        B.POLICY,
     ),
     (
         S.RCPT,
         450,
         "4.7.1 Client host rejected: cannot find your hostname, [192.0.2.1]",
         O.DEFERRED,
-        B.POLICY_BLOCK,
+        B.POLICY,
     ),
     (
         S.RCPT,
@@ -301,14 +301,14 @@ REAL_WORLD: list[tuple[Stage, int, str, Outcome, BounceClass]] = [
         554,
         "Message rejected: Email address is not verified. The following identities failed the "
         "check in region US-EAST-1: a@example.com",
-        O.RELAY_FAULT,
+        O.BLOCKED,  # a relay account problem: never moved to another relay
         B.RELAY_CONFIG,
     ),
     (
         S.DATA_END,
         554,
         "Message rejected: Sending paused for this account.",
-        O.RELAY_FAULT,
+        O.BLOCKED,  # SES paused the account for its reputation: never spread
         B.RELAY_CONFIG,
     ),
     # --- the relay throttles us, at any stage: fail over
@@ -338,7 +338,7 @@ REAL_WORLD: list[tuple[Stage, int, str, Outcome, BounceClass]] = [
         421,
         "4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume "
         "or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
-        O.RELAY_FAULT,
+        O.DEFERRED,  # a receiver's verdict on our traffic: wait on the same relay
         B.RATE_LIMITED,
     ),
     (S.CONNECT, 421, "4.7.0 Too many connections", O.RELAY_FAULT, B.RATE_LIMITED),
@@ -412,7 +412,7 @@ REAL_WORLD: list[tuple[Stage, int, str, Outcome, BounceClass]] = [
         O.BLOCKED,
         B.REPUTATION_BLOCK,
     ),
-    (S.MAIL, 554, "5.7.1 Rejected: spam source", O.BLOCKED, B.SPAM_BLOCK),
+    (S.MAIL, 554, "5.7.1 Rejected: spam source", O.BLOCKED, B.SPAM_CONTENT),
     (S.MAIL, 552, "5.3.4 Message size exceeds fixed limit", O.FAILED, B.MESSAGE_TOO_LARGE),
     (S.MAIL, 555, "5.5.4 Unsupported option: SMTPUTF8", O.FAILED, B.UNSUPPORTED),
     # --- replies that should not be classified at that stage
@@ -668,10 +668,15 @@ def test_session_refusals_always_fail_over(stage: Stage, code: int, text: str) -
 
 
 @given(stages, reply_texts)
-def test_421_always_fails_over(stage: Stage, text: str) -> None:
+def test_421_fails_over_unless_a_text_rule_says_it_is_about_our_traffic(
+    stage: Stage, text: str
+) -> None:
+    without_rules = Classifier(())(stage, 421, text)
+    assert without_rules.outcome is O.RELAY_FAULT
+    assert without_rules.bounce_class in (B.RATE_LIMITED, B.RELAY_UNAVAILABLE, B.RELAY_CONFIG)
     verdict = classify(stage, 421, text)
-    assert verdict.outcome is O.RELAY_FAULT
-    assert verdict.bounce_class in (B.RATE_LIMITED, B.RELAY_UNAVAILABLE, B.RELAY_CONFIG)
+    assert verdict.outcome in (O.RELAY_FAULT, O.DEFERRED)
+    assert verdict.bounce_class not in ADDRESS_LEVEL_CLASSES
 
 
 @given(stages, codes, st.text(), st.sampled_from(list(Fault)))

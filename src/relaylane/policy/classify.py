@@ -6,7 +6,9 @@ reached, it closed the session (421), it throttles us, or it refuses our account
 A receiver's judgement of a recipient or of the content (5.1.1, 5.7.1 spam, 4.2.2 over quota,
 ...) never moves mail to another relay.
 
-`classify` runs an ordered list of small rules (`_RULES`); the first rule that answers wins.
+`classify` first tries the text rules (data: the shipped `bounce_rules.toml`, after the user's
+own rules file when a `Classifier` is built with one), then an ordered list of small code
+rules (`_RULES`); the first rule that answers wins.
 The rules read the reply code, the RFC 3463 enhanced status code (only when its class agrees
 with the reply code) and the wording, lower-cased. Everything is pure and total: `classify`
 never raises, whatever the stage, code and text.
@@ -23,13 +25,14 @@ Stages are grouped as:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from relaylane.policy.bounce_rules import TextRule, first_match, reply_line, shipped_rules
 from relaylane.policy.vocabulary import BounceClass, Outcome, Stage
 
-__all__ = ["Fault", "Verdict", "classify", "split_enhanced"]
+__all__ = ["Classifier", "Fault", "Verdict", "classify", "split_enhanced"]
 
 
 class Fault(StrEnum):
@@ -156,7 +159,7 @@ _REPUTATION = _words(
     r"spamhaus",
     r"spamcop",
     r"barracuda",
-    r"\b(rbl|dnsbl)\b",
+    r"\b(rbl|dnsbl)s?\b",
     r"\bpoor\b",
     r"blocked using",
 )
@@ -173,7 +176,7 @@ _BLOCKED = _words(
     r"reputation",
     r"spam",
     r"unsolicited",
-    r"\b(rbl|dnsbl)\b",
+    r"\b(rbl|dnsbl)s?\b",
     r"barracuda",
 )
 
@@ -284,8 +287,8 @@ def _block_class(r: _Reply) -> BounceClass:
     if r.says(_REPUTATION):
         return BounceClass.REPUTATION_BLOCK
     if r.says(_SPAM):
-        return BounceClass.SPAM_BLOCK
-    return BounceClass.POLICY_BLOCK
+        return BounceClass.SPAM_CONTENT
+    return BounceClass.POLICY
 
 
 def _is_too_large(r: _Reply) -> bool:
@@ -527,10 +530,10 @@ def _unclassified(r: _Reply) -> Verdict:
     return _verdict(Outcome.FAILED, BounceClass.UNCLASSIFIED, "permanent failure", r)
 
 
+# Before the text rules: what is structurally not a refusal to read.
+_STRUCTURAL: tuple[_Rule, ...] = (_no_reply, _success, _unexpected_code)
+
 _RULES: tuple[_Rule, ...] = (
-    _no_reply,
-    _success,
-    _unexpected_code,
     _service_closing,
     _relay_refuses_account,
     _relay_sending_quota,
@@ -571,21 +574,88 @@ _FAULTS: dict[Fault, tuple[Outcome, BounceClass, str]] = {
 }
 
 
-def classify(stage: Stage, code: int | None, text: str, fault: Fault | None = None) -> Verdict:
-    """What one attempt's reply (or fault) means. Total: never raises.
+class Classifier:
+    """Classifies replies with text rules (user rules first, then the shipped ones), then
+    the built-in code rules. Pure and total: never raises."""
 
-    `fault`, when given, wins over `code`. `text` is the reply's text, with or without the
-    enhanced code, the reply code or continuation lines (see `split_enhanced`).
-    """
-    if fault is not None:
-        outcome, bounce_class, what = _FAULTS[fault]
-        return Verdict(outcome, bounce_class, f"{what} at {stage}")
-    enhanced, rest = split_enhanced(text)
-    if enhanced is not None and (code is None or int(enhanced[0]) != code // 100):
-        enhanced = None  # RFC 3463: the class must agree with the reply code; else ignore it
-    reply = _Reply(stage, code, enhanced, " ".join(rest.lower().split()))
-    for rule in _RULES:
-        verdict = rule(reply)
-        if verdict is not None:
-            return verdict
-    return _unclassified(reply)
+    def __init__(self, rules: Sequence[TextRule]) -> None:
+        self.rules = tuple(rules)
+
+    @classmethod
+    def with_user_rules(cls, user_rules: Sequence[TextRule]) -> Classifier:
+        return cls((*user_rules, *shipped_rules()))
+
+    def __call__(
+        self, stage: Stage, code: int | None, text: str, fault: Fault | None = None
+    ) -> Verdict:
+        """What one attempt's reply (or fault) means.
+
+        `fault`, when given, wins over `code`. `text` is the reply's text, with or without
+        the enhanced code, the reply code or continuation lines (see `split_enhanced`).
+        """
+        if fault is not None:
+            outcome, bounce_class, what = _FAULTS[fault]
+            return Verdict(outcome, bounce_class, f"{what} at {stage}")
+        enhanced, rest = split_enhanced(text)
+        if enhanced is not None and (code is None or int(enhanced[0]) != code // 100):
+            enhanced = None  # RFC 3463: the class must agree with the reply code; else ignore
+        reply = _Reply(stage, code, enhanced, " ".join(rest.lower().split()))
+        for rule in _STRUCTURAL:
+            verdict = rule(reply)
+            if verdict is not None:
+                return verdict
+        matched = first_match(self.rules, stage, reply_line(stage, code, enhanced, reply.text))
+        if matched is not None:
+            return _rule_verdict(matched, reply)
+        for rule in _RULES:
+            verdict = rule(reply)
+            if verdict is not None:
+                return verdict
+        return _unclassified(reply)
+
+
+# What a text rule's class means when the rule names no outcome.
+_ADDRESS_CLASSES = frozenset(
+    {
+        BounceClass.INVALID_RECIPIENT,
+        BounceClass.BAD_DOMAIN,
+        BounceClass.INACTIVE_MAILBOX,
+        BounceClass.MAILBOX_FULL,
+    }
+)
+_HELD_CLASSES = frozenset(
+    {
+        BounceClass.SPAM_CONTENT,
+        BounceClass.REPUTATION_BLOCK,
+        BounceClass.POLICY,
+        BounceClass.AUTHENTICATION_REQUIRED,
+        BounceClass.RATE_LIMITED,
+        BounceClass.RELAY_CONFIG,
+    }
+)
+
+
+def _rule_verdict(rule: TextRule, r: _Reply) -> Verdict:
+    """A text rule's answer: temporary replies wait on the same relay; permanent ones
+    bounce (address classes), wait on the same relay (relay-level and content classes)
+    or fail."""
+    outcome = rule.outcome
+    if outcome is None:
+        if r.kind == 4:
+            outcome = Outcome.DEFERRED
+        elif rule.bounce_class in _ADDRESS_CLASSES:
+            outcome = Outcome.BOUNCED
+        elif rule.bounce_class in _HELD_CLASSES:
+            outcome = Outcome.BLOCKED
+        else:
+            outcome = Outcome.FAILED
+    what = rule.note or rule.bounce_class.value.replace("_", " ")
+    return _verdict(outcome, rule.bounce_class, what, r)
+
+
+DEFAULT_CLASSIFIER = Classifier(shipped_rules())
+
+
+def classify(stage: Stage, code: int | None, text: str, fault: Fault | None = None) -> Verdict:
+    """`DEFAULT_CLASSIFIER` (the shipped rules, no user rules). Total: never raises."""
+    return DEFAULT_CLASSIFIER(stage, code, text, fault)

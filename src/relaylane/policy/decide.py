@@ -10,7 +10,13 @@ from dataclasses import dataclass
 
 from relaylane.policy.classify import Verdict
 from relaylane.policy.retry import RetrySchedule, jitter_unit, next_due, retry_delay
-from relaylane.policy.vocabulary import BounceClass, DeliveryState, Outcome, Stage
+from relaylane.policy.vocabulary import (
+    RELAY_LEVEL_CLASSES,
+    BounceClass,
+    DeliveryState,
+    Outcome,
+    Stage,
+)
 from relaylane.records import AttemptRecord, Claimed, DeliveryResult
 
 
@@ -40,13 +46,14 @@ def after_answer(
     if outcome is Outcome.FAILED:
         return _final(claim, DeliveryState.FAILED, relay, attempts)
     if outcome in (Outcome.DEFERRED, Outcome.BLOCKED):
-        return _retry_later(claim, outcome, relay, now, lane, attempts)
+        held = outcome is Outcome.BLOCKED or verdict.bounce_class in RELAY_LEVEL_CLASSES
+        return _retry_later(claim, held, relay, now, lane, attempts)
     raise ValueError(f"after_answer cannot handle {outcome}; relay faults go to no_relay")
 
 
 def _retry_later(
     claim: Claimed,
-    outcome: Outcome,
+    held: bool,
     relay: str,
     now: float,
     lane: LanePolicy,
@@ -54,22 +61,23 @@ def _retry_later(
 ) -> DeliveryResult:
     """Deferred and blocked deliveries stay with the relay that answered.
 
-    Blocked ones are pinned: only that relay may carry them, so a reputation problem
-    never spreads to another path.
+    Held ones (a block, or a temporary refusal of a relay-level class such as Yahoo's
+    [TSS04] rate limit) become `blocked` and are pinned: only that relay may carry them,
+    so a reputation problem never spreads to another path.
     """
     retries = claim.retries + 1
     delay = retry_delay(lane.retry, retries, jitter_unit(claim.id, retries))
     due = next_due(now, claim.created_at, lane.max_age, delay)
     if due is None:
         return expired(claim, now, attempts, relay=relay)
-    state = DeliveryState.BLOCKED if outcome is Outcome.BLOCKED else DeliveryState.DEFERRED
+    state = DeliveryState.BLOCKED if held else DeliveryState.DEFERRED
     return DeliveryResult(
         id=claim.id,
         token=claim.token,
         state=state,
         due_at=due,
         relay=relay,
-        pinned=outcome is Outcome.BLOCKED,
+        pinned=held,
         retries=retries,
         attempts=attempts,
     )

@@ -11,6 +11,7 @@ class DeliveryState(StrEnum):
     QUEUED = "queued"  # waiting to be claimed, due at `due_at`
     SENDING = "sending"  # claimed by a worker under a lease
     SENT = "sent"  # the relay accepted it with 2xx after DATA
+    DELIVERED = "delivered"  # a DSN or provider event reports final delivery
     DEFERRED = "deferred"  # a temporary refusal; retried at `due_at`
     BLOCKED = "blocked"  # refused for reputation or policy; retried later on the same relay
     BOUNCED = "bounced"  # refused for an address-level reason; final
@@ -27,6 +28,7 @@ class DeliveryState(StrEnum):
 FINAL_STATES = frozenset(
     {
         DeliveryState.SENT,
+        DeliveryState.DELIVERED,
         DeliveryState.BOUNCED,
         DeliveryState.FAILED,
         DeliveryState.SUPPRESSED,
@@ -49,6 +51,7 @@ class Stage(StrEnum):
     DATA = "data"  # the DATA command (354 expected)
     DATA_END = "data_end"  # the reply after the final dot
     LOCAL = "local"  # relaylane refused before talking to the relay
+    REPORT = "report"  # an outcome reported later: a DSN, a complaint, a provider event
 
 
 class Outcome(StrEnum):
@@ -71,9 +74,10 @@ class BounceClass(StrEnum):
     BAD_DOMAIN = "bad_domain"  # 5.1.2 / 5.4.4: the domain does not exist or has no mail host
     INACTIVE_MAILBOX = "inactive_mailbox"  # 5.2.1: disabled mailbox
     MAILBOX_FULL = "mailbox_full"  # 4.2.2 / 5.2.2: over quota
-    SPAM_BLOCK = "spam_block"  # content judged as spam
+    SPAM_CONTENT = "spam_content"  # content judged as spam: a signal about the message or campaign
     REPUTATION_BLOCK = "reputation_block"  # the sending IP or domain's reputation
-    POLICY_BLOCK = "policy_block"  # other 5.7.x policy refusals
+    POLICY = "policy"  # other 5.7.x policy refusals: about the path, never the address
+    AUTHENTICATION_REQUIRED = "authentication_required"  # the receiver wants SPF/DKIM/DMARC
     RATE_LIMITED = "rate_limited"  # the relay or receiver throttles us
     ROUTING_ERROR = "routing_error"  # 4.4.x / 5.4.x routing problems
     MESSAGE_TOO_LARGE = "message_too_large"  # 5.3.4 / 552
@@ -83,7 +87,32 @@ class BounceClass(StrEnum):
     TRANSIENT = "transient"  # other temporary failures
     EXPIRED = "expired"  # gave up after the lane's max_age
     UNSUPPORTED = "unsupported"  # the relay lacks a required extension (SMTPUTF8)
+    AUTO_REPLY = "auto_reply"  # an out-of-office or other automatic answer: never a bounce
     UNCLASSIFIED = "unclassified"  # a permanent refusal that matched no rule
+
+
+# Classes about the address itself: the only ones that may ever suppress it (mailbox_full
+# only after its limit).
+ADDRESS_LEVEL_CLASSES = frozenset(
+    {
+        BounceClass.INVALID_RECIPIENT,
+        BounceClass.BAD_DOMAIN,
+        BounceClass.INACTIVE_MAILBOX,
+        BounceClass.MAILBOX_FULL,
+    }
+)
+
+# Classes about the path (the relay, its IPs, our domain's standing): signals for the
+# relay's health, never about the address. The delivery waits, pinned to the same relay.
+RELAY_LEVEL_CLASSES = frozenset(
+    {
+        BounceClass.REPUTATION_BLOCK,
+        BounceClass.POLICY,
+        BounceClass.AUTHENTICATION_REQUIRED,
+        BounceClass.RATE_LIMITED,
+        BounceClass.RELAY_CONFIG,
+    }
+)
 
 
 class LanePurpose(StrEnum):
@@ -116,3 +145,13 @@ class RelayKind(StrEnum):
 
     MTA = "mta"  # a smarthost the user runs (Postfix, KumoMTA)
     ESP = "esp"  # a provider's SMTP endpoint (SES, Postmark, SendGrid, Mailgun)
+
+
+class EspProvider(StrEnum):
+    """The provider behind a relay of kind "esp", for matching its webhook events."""
+
+    SES = "ses"  # Amazon SES: X-Relaylane-ID comes back in mail.headers
+    SENDGRID = "sendgrid"  # X-SMTPAPI unique_args
+    MAILGUN = "mailgun"  # X-Mailgun-Variables
+    POSTMARK = "postmark"  # X-PM-Metadata-*
+    OTHER = "other"  # only X-Relaylane-ID
