@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -162,13 +162,16 @@ def _stop_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
             proc.wait(grace)
 
 
-def start_sink(port: int) -> subprocess.Popen[bytes]:
+def start_sink(port: int, extra_args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
     """smtp-sink on 127.0.0.1:port, ready for connections (as root it needs -u USER).
+
+    extra_args go before the address, for example ``["-f", "RCPT", "-B", "550 5.1.1 ..."]``
+    to give every recipient a hard 5xx with that reply (see ``man smtp-sink``).
 
     The process returned is smtp-sink's guard: terminate()/wait() it as if it were
     smtp-sink, which also stops by itself should the calling process die.
     """
-    cmd = [which("smtp-sink"), "-u", "nobody", f"127.0.0.1:{port}", "1000"]
+    cmd = [which("smtp-sink"), "-u", "nobody", *extra_args, f"127.0.0.1:{port}", "1000"]
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
             [sys.executable, "-c", _GUARD, "kill", str(os.getpid()), *cmd],
@@ -367,7 +370,7 @@ def _master_cf(port: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def _main_cf(root: Path, sink_port: int) -> str:
+def _main_cf(root: Path, sink_port: int, transport: bool = False) -> str:
     return f"""\
 compatibility_level = 3.6
 queue_directory = {root}/spool
@@ -387,7 +390,17 @@ alias_maps =
 alias_database =
 local_recipient_maps =
 biff = no
-"""
+""" + (f"transport_maps = hash:{root}/etc/transport\n" if transport else "")
+
+
+def _transport_map(transport: Mapping[str, str]) -> str:
+    """transport(5) lines; a bracketed nexthop ("smtp:[127.0.0.1]:PORT") needs no DNS."""
+    lines = []
+    for domain, nexthop in transport.items():
+        if not domain or not nexthop or re.search(r"\s", domain + nexthop):
+            raise ValueError(f"bad transport map entry: {domain!r} -> {nexthop!r}")
+        lines.append(f"{domain} {nexthop}")
+    return "\n".join(lines) + "\n"
 
 
 class PrivatePostfix:
@@ -395,11 +408,22 @@ class PrivatePostfix:
 
     ``with PrivatePostfix(sink_port) as pf:`` -- pf.port takes SMTP on 127.0.0.1.
     Log lines (Postfix's stdout) are read in a thread: ``sent`` counts ``status=sent``.
+
+    ``transport={"bounces.example.test": "smtp:[127.0.0.1]:2526"}`` routes those domains
+    elsewhere instead (DIR/etc/transport, postmap'ed, as ``transport_maps``): this is how
+    the bounces Postfix generates (sent to the envelope sender) reach a bounce receiver.
     """
 
-    def __init__(self, sink_port: int, port: int | None = None) -> None:
+    def __init__(
+        self,
+        sink_port: int,
+        port: int | None = None,
+        *,
+        transport: Mapping[str, str] | None = None,
+    ) -> None:
         self.sink_port = sink_port
         self.port = port if port is not None else free_port()
+        self.transport = dict(transport or {})
         self.root: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.sent = 0
@@ -437,11 +461,14 @@ class PrivatePostfix:
         for sub in ("etc", "spool", "data"):
             (self.root / sub).mkdir()
         shutil.chown(self.root / "data", user="postfix")
-        (self.root / "etc" / "main.cf").write_text(_main_cf(self.root, self.sink_port))
+        main_cf = _main_cf(self.root, self.sink_port, transport=bool(self.transport))
+        (self.root / "etc" / "main.cf").write_text(main_cf)
         (self.root / "etc" / "master.cf").write_text(_master_cf(self.port))
 
         self._reg = _Registration(self.config_dir)
         self._reg.do()
+        if self.transport:
+            self._postmap_transport()
 
         self.proc = subprocess.Popen(
             [
@@ -460,6 +487,21 @@ class PrivatePostfix:
         except (RuntimeError, TimeoutError) as e:
             time.sleep(0.2)
             raise RuntimeError(f"{e}\n--- postfix log ---\n" + "\n".join(self.tail)) from None
+
+    def _postmap_transport(self) -> None:
+        assert self.root is not None
+        path = self.root / "etc" / "transport"
+        path.write_text(_transport_map(self.transport))
+        done = subprocess.run(
+            [which("postmap"), "-c", self.config_dir, f"hash:{path}"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"postmap {path} failed: {done.stderr.strip()}")
 
     def _read_log(self) -> None:
         assert self.proc is not None

@@ -26,7 +26,19 @@ from relaylane.config import (
     resolve_config_path,
     write_starter,
 )
+from relaylane.config.feedback import (
+    BouncesConfig,
+    ClassificationConfig,
+    DomainConfig,
+    LaneSuppression,
+)
 from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
+from relaylane.config.webhooks import (
+    MailgunWebhookConfig,
+    PostmarkWebhookConfig,
+    SendgridWebhookConfig,
+    SesWebhookConfig,
+)
 from relaylane.errors import ConfigError, NotFoundError
 from relaylane.policy.vocabulary import LanePurpose, RelayKind, Strategy, TlsMode
 
@@ -263,7 +275,20 @@ def test_starter_toml_shows_every_key() -> None:
         *HttpConfig.model_fields,
         *SubmissionConfig.model_fields,
         *IntakeConfig.model_fields,
+        *BouncesConfig.model_fields,
+        *ClassificationConfig.model_fields,
+        *DomainConfig.model_fields,
+        *LaneSuppression.model_fields,
+        *SesWebhookConfig.model_fields,
+        *SendgridWebhookConfig.model_fields,
+        *MailgunWebhookConfig.model_fields,
+        *PostmarkWebhookConfig.model_fields,
     ):
+        if key == "public_key_file":
+            continue  # the alternative to public_key, documented in docs/bounces.md
+        if key == "suppression":
+            assert "[lane.suppression]" in STARTER_TOML  # a table, not a key
+            continue
         assert f"{key} =" in STARTER_TOML, key
 
 

@@ -56,6 +56,7 @@ class StoredBody:
     mail_from: str
     body: bytes
     smtputf8: bool
+    from_domain: str = ""  # the From header's domain: picks the return path
 
 
 @dataclass(frozen=True, slots=True)

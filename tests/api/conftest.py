@@ -17,6 +17,7 @@ from relaylane.api import ApiContext, RunningHttp, create_app, start_http
 from relaylane.api.context import BoardView
 from relaylane.auth.principal import Scope
 from relaylane.auth.secrets import new_api_key
+from relaylane.bounces.ingest import FeedbackIngest
 from relaylane.clock import Clock, SystemClock
 from relaylane.config import Config, load_config_data
 from relaylane.intake.committer import Committer
@@ -27,7 +28,9 @@ from tests.helpers import lane, relay
 SENDER = "Acme <no-reply@tx.acme.test>"
 
 
-def api_config(store_url: str, base_dir: Path, **sections: Any) -> Config:
+def api_config(
+    store_url: str, base_dir: Path, env: dict[str, str] | None = None, **sections: Any
+) -> Config:
     """Two lanes on their own relays (nothing listens there unless a test starts one)."""
     data: dict[str, Any] = {
         "store": {"url": store_url},
@@ -41,7 +44,7 @@ def api_config(store_url: str, base_dir: Path, **sections: Any) -> Config:
     }
     for name, value in sections.items():
         data[name] = {**data.get(name, {}), **value} if isinstance(value, dict) else value
-    return load_config_data(data, source="<test>", base_dir=base_dir, env={})
+    return load_config_data(data, source="<test>", base_dir=base_dir, env=env or {})
 
 
 def add_key(
@@ -125,7 +128,9 @@ async def start_api(store: Store, store_url: str, tmp_path: Path) -> AsyncIterat
         used = on or store
         committer = Committer(used.intake, config.intake, SystemClock())
         await committer.start()
-        ctx = ApiContext(config, used, committer, clock or SystemClock(), board=board)
+        clock = clock or SystemClock()
+        ingest = FeedbackIngest(config, used.feedback, used.token_keys, clock)
+        ctx = ApiContext(config, used, committer, clock, board=board, ingest=ingest)
         ctx.key_cache_seconds = key_cache_seconds
         running = await start_http(create_app(ctx), config.http, grace=5)
         client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.port}", timeout=60)

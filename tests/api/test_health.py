@@ -61,6 +61,10 @@ async def test_openapi_documents_every_route_and_answer(start_api: Any) -> None:
         "/v1/relays",
         "/v1/lanes",
         "/healthz",
+        "/v1/webhooks/ses",
+        "/v1/webhooks/sendgrid",
+        "/v1/webhooks/mailgun",
+        "/v1/webhooks/postmark",
     }
     send = paths["/v1/messages"]["post"]
     assert set(send["responses"]) == {"202", "400", "401", "403", "413", "422", "503"}

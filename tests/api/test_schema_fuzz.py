@@ -107,6 +107,11 @@ OPERATIONS = {
     ("GET", "/v1/relays"): BOTH,
     ("GET", "/v1/lanes"): BOTH,
     ("GET", "/healthz"): [GenerationMode.POSITIVE],
+    # webhooks: not configured here (404, documented); no API key to negate
+    ("POST", "/v1/webhooks/ses"): [GenerationMode.POSITIVE],
+    ("POST", "/v1/webhooks/sendgrid"): [GenerationMode.POSITIVE],
+    ("POST", "/v1/webhooks/mailgun"): [GenerationMode.POSITIVE],
+    ("POST", "/v1/webhooks/postmark"): [GenerationMode.POSITIVE],
 }
 
 

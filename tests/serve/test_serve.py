@@ -19,7 +19,7 @@ from relaylane.sim import Behaviour, SimRelay
 from relaylane.store import open_store
 from tests.cli.test_cli import run, start_worker
 
-LISTEN = re.compile(r"listening (api|smtp): (\S+(?: \([a-z ]+\))?) on (\S+):(\d+)")
+LISTEN = re.compile(r"listening (api|smtp|bounces): (\S+(?: \([a-z ]+\))?) on (\S+):(\d+)")
 
 
 def write_config(tmp_path: Path, store_url: str, relay_port: int, http_port: int = 0) -> str:
@@ -39,6 +39,9 @@ listen = "127.0.0.1:{http_port}"
 [submission]
 listen = "127.0.0.1:0"
 hostname = "mail.relaylane.test"
+
+[bounces]
+listen = "127.0.0.1:0"
 
 [[relay]]
 name = "slow"
@@ -96,7 +99,7 @@ async def test_serve_accepts_both_ways_and_sigterm_loses_nothing(
         assert code == 0, out
 
         proc, ports, _ = await start_serve(cfg)
-        assert set(ports) == {"http", "smtp (starttls)"}
+        assert set(ports) == {"http", "smtp (starttls)", "smtp (bounces)"}
         api = f"http://127.0.0.1:{ports['http']}"
         async with httpx.AsyncClient(base_url=api, timeout=10) as client:
             assert (await client.get("/healthz")).status_code == 200

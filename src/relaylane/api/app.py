@@ -13,7 +13,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 
 from relaylane import __version__
-from relaylane.api import routes_info, routes_messages
+from relaylane.api import routes_info, routes_messages, routes_webhooks
 from relaylane.api.auth import KeyCache
 from relaylane.api.body import field_name
 from relaylane.api.context import ApiContext
@@ -78,6 +78,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.keys = KeyCache()
     app.include_router(routes_messages.router)
     app.include_router(routes_info.router)
+    app.include_router(routes_webhooks.router)
     app.add_middleware(BodyLimit, limit=ctx.config.http.max_request_size)
     for kind in (ApiError, RequestValidationError, HTTPException, Unavailable, InputError,
                  PermissionDenied, Exception):  # fmt: skip

@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
 
+from relaylane.bounces.ingest import FeedbackIngest
 from relaylane.clock import Clock
 from relaylane.config.models import Config
 from relaylane.delivery.board import RelayState
@@ -34,6 +35,7 @@ class ApiContext:
     clock: Clock
     board: BoardView | None = None  # the RelayBoard of an in-process worker, if any
     key_cache_seconds: float = 2.0  # how long a checked API key is trusted (revocation lag)
+    ingest: FeedbackIngest | None = None  # records provider webhook events
 
     async def in_thread(self, fn: Callable[..., T], *args: object) -> T:
         """Run a blocking store call off the event loop; a store that cannot be reached

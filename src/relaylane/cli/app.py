@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from relaylane.cli import (
+    bounces,
     db,
     demo,
     init_check,
@@ -36,6 +37,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(smtp_users.app, name="smtp-users")
 app.add_typer(suppress.app, name="suppress")
+app.add_typer(bounces.app, name="bounces")
 app.command("demo")(demo.demo)
 
 

@@ -17,7 +17,7 @@ from relaylane.serve.service import ALL_PARTS, Listening, Part, Service
 
 def serve(
     only: list[Part] = typer.Option(
-        [], "--only", help="Run only this part: api, smtp or worker (repeatable)."
+        [], "--only", help="Run only this part: api, smtp, bounces or worker (repeatable)."
     ),
     no_worker: bool = typer.Option(
         False, "--no-worker", help="Leave the delivery workers out (front ends only)."

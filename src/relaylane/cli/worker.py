@@ -19,6 +19,7 @@ from relaylane.cli.common import (
     store_for,
     user_errors,
 )
+from relaylane.config.feedback import classifier_for
 from relaylane.delivery.stats import WorkerStats
 from relaylane.delivery.worker import Worker
 
@@ -41,7 +42,15 @@ def worker(
         cfg = load(config)
         with store_for(cfg) as store:
             stats = runtime.run(
-                _run(Worker(cfg, store.queue, report_every=report_every), until_idle)
+                _run(
+                    Worker(
+                        cfg,
+                        store.queue,
+                        report_every=report_every,
+                        classifier=classifier_for(cfg.classification),
+                    ),
+                    until_idle,
+                )
             )
     totals = stats.totals()
     if json:

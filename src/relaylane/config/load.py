@@ -20,6 +20,8 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from relaylane.config.base import domain_name
+from relaylane.config.feedback import BouncesConfig, ClassificationConfig, DomainConfig
 from relaylane.config.models import (
     Config,
     LaneConfig,
@@ -30,7 +32,9 @@ from relaylane.config.models import (
     cross_check,
 )
 from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
+from relaylane.config.webhooks import WebhooksConfig
 from relaylane.errors import ConfigError
+from relaylane.policy.bounce_rules import RulesError, parse_rules
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -42,7 +46,19 @@ __all__ = [
 
 CONFIG_ENV_VAR = "RELAYLANE_CONFIG"
 DEFAULT_CONFIG_NAME = "relaylane.toml"
-SECTIONS = ("store", "worker", "http", "submission", "intake", "relay", "lane")
+SECTIONS = (
+    "store",
+    "worker",
+    "http",
+    "submission",
+    "intake",
+    "bounces",
+    "classification",
+    "domain",
+    "webhooks",
+    "relay",
+    "lane",
+)
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -130,9 +146,17 @@ def load_config_data(
     http = _one_table(data, "http", HttpConfig, context, problems)
     submission = _one_table(data, "submission", SubmissionConfig, context, problems)
     intake = _one_table(data, "intake", IntakeConfig, context, problems)
+    bounces = _one_table(data, "bounces", BouncesConfig, context, problems)
+    classification = _one_table(data, "classification", ClassificationConfig, context, problems)
+    if classification is not None and classification.rules_file is not None:
+        problems += _rules_file_problems(classification.rules_file)
+    domains = _table_of_tables(data, "domain", DomainConfig, context, problems)
+    webhooks = _one_table(data, "webhooks", WebhooksConfig, context, problems)
     relays, relay_names = _array_of_tables(data, "relay", RelayConfig, context, problems)
     lanes, _ = _array_of_tables(data, "lane", LaneConfig, context, problems)
     problems += cross_check(relays, lanes, relay_names)
+    if webhooks is not None:
+        problems += _webhook_relays(webhooks, relay_names)
     if problems:
         raise ConfigError(source, problems)
 
@@ -144,6 +168,10 @@ def load_config_data(
                 "http": http,
                 "submission": submission,
                 "intake": intake,
+                "bounces": bounces,
+                "classification": classification,
+                "domain": domains,
+                "webhooks": webhooks,
                 "relay": tuple(r for _, r in relays),
                 "lane": tuple(lane for _, lane in lanes),
             },
@@ -173,6 +201,55 @@ def _one_table(
     except ValidationError as exc:
         problems += [_render(e, key, model, raw) for e in exc.errors()]
         return None
+
+
+def _table_of_tables(
+    data: Mapping[str, Any],
+    key: str,
+    model: type[_M],
+    context: dict[str, Any],
+    problems: list[str],
+) -> dict[str, _M]:
+    """[key."name"] tables, e.g. [domain."news.acme.test"], keyed by normalised name."""
+    raw = data.get(key, {})
+    if not isinstance(raw, Mapping):
+        problems.append(f'{key} must be tables: write [{key}."name"] above each one\'s keys')
+        return {}
+    valid: dict[str, _M] = {}
+    for name, entry in raw.items():
+        where = f"{key}.{json.dumps(name, ensure_ascii=False)}"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{where} must be a table: write [{where}] followed by its keys")
+            continue
+        try:
+            normal = domain_name(name)
+        except ValueError:
+            problems.append(f"{where}: {name!r} is not a domain name; write it like tx.acme.com")
+            continue
+        try:
+            valid[normal] = model.model_validate(entry, context=context)
+        except ValidationError as exc:
+            problems += [_render(e, where, model, entry) for e in exc.errors()]
+    return valid
+
+
+def _webhook_relays(webhooks: WebhooksConfig, relay_names: Sequence[str]) -> list[str]:
+    return [
+        f'webhooks.{provider}: relay = "{name}" names no [[relay]]; known relays: '
+        f"{', '.join(relay_names) or '(none)'}"
+        for provider, name in webhooks.relay_refs()
+        if name not in relay_names
+    ]
+
+
+def _rules_file_problems(path: Path) -> list[str]:
+    try:
+        parse_rules(path.read_text("utf-8"), str(path))
+    except RulesError as exc:
+        return [f"classification.rules_file {path}: {p}" for p in exc.problems]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"classification.rules_file {path} cannot be read ({exc}); fix the path"]
+    return []
 
 
 def _array_of_tables(

@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-import idna
 from pydantic import (
     Field,
     PrivateAttr,
@@ -31,14 +30,24 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from relaylane.config.base import FrozenDict, is_loopback_host
 from relaylane.config.base import Model as _Model
-from relaylane.config.base import is_loopback_host
+from relaylane.config.base import bad_value as _bad_value
+from relaylane.config.base import domain_name as _domain
+from relaylane.config.base import problem as _problem
 from relaylane.config.durations import Duration, format_duration
+from relaylane.config.feedback import (
+    BouncesConfig,
+    ClassificationConfig,
+    DomainConfig,
+    LaneSuppression,
+)
 from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
+from relaylane.config.webhooks import WebhooksConfig
 from relaylane.errors import NotFoundError
-from relaylane.policy.vocabulary import LanePurpose, RelayKind, Strategy, TlsMode
+from relaylane.policy.suppression import LaneRules, SuppressionPolicy
+from relaylane.policy.vocabulary import EspProvider, LanePurpose, RelayKind, Strategy, TlsMode
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -77,16 +86,6 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 
-def _problem(msg: str) -> PydanticCustomError:
-    """A complete problem sentence that names its key and says how to fix it."""
-    return PydanticCustomError("relaylane", "{msg}", {"msg": msg})
-
-
-def _bad_value(msg: str) -> PydanticCustomError:
-    """A problem rendered after `key = value`, e.g. 'is not a duration; use ...'."""
-    return PydanticCustomError("relaylane_value", "{msg}", {"msg": msg})
-
-
 def _context(info: ValidationInfo) -> Mapping[str, Any]:
     ctx = info.context
     return ctx if isinstance(ctx, Mapping) else {}
@@ -103,20 +102,6 @@ def _resolve_path(path: Path, info: ValidationInfo) -> Path:
     if not path.is_absolute() and isinstance(base, Path):
         return base / path
     return path
-
-
-def _domain(value: str) -> str:
-    """A domain name as stored: ASCII (IDNA punycode), lower-case, no trailing dot."""
-    name = value.strip().rstrip(".").lower()
-    try:
-        ascii_name = idna.encode(name, uts46=True).decode("ascii") if name else ""
-    except idna.IDNAError:
-        ascii_name = ""
-    if not ascii_name or "." not in ascii_name:
-        raise _bad_value(
-            f"lists {value!r}, which is not a domain name; write it like tx.example.com"
-        )
-    return ascii_name
 
 
 def _check_name(value: str) -> str:
@@ -153,6 +138,12 @@ class RelayConfig(_Model):
     max_connections: StrictInt = Field(default=4, ge=1)
     max_messages_per_connection: StrictInt = Field(default=100, ge=1)
     timeouts: Timeouts = Timeouts()
+    # The ESP behind a relay of kind "esp": relaylane adds the header that brings each
+    # delivery's id back in that provider's webhook events.
+    provider: EspProvider | None = None
+    # Per sending domain, the return-path domain on this relay (kind "mta"); overrides the
+    # domain's own return_path: { "news.acme.test" = "bounces-pf.news.acme.test" }.
+    return_path: dict[str, str] = Field(default_factory=FrozenDict)
     smtputf8: StrictBool = False
 
     _password: str | None = PrivateAttr(default=None)
@@ -165,6 +156,11 @@ class RelayConfig(_Model):
     @classmethod
     def _name_ok(cls, value: str) -> str:
         return _check_name(value)
+
+    @field_validator("return_path")
+    @classmethod
+    def _return_paths_ok(cls, value: dict[str, str]) -> dict[str, str]:
+        return FrozenDict({_domain(k): _domain(v) for k, v in value.items()})
 
     @field_validator("host")
     @classmethod
@@ -301,6 +297,7 @@ class LaneConfig(_Model):
     # domain are refused (API 422, SMTP 550), so a lane's reputation stays its own.
     from_domains: tuple[str, ...] = ()
     retry: RetrySchedule
+    suppression: LaneSuppression = Field(default_factory=LaneSuppression)
 
     @model_validator(mode="before")
     @classmethod
@@ -420,6 +417,10 @@ class Config(_Model):
     http: HttpConfig = Field(default_factory=HttpConfig)
     submission: SubmissionConfig = Field(default_factory=SubmissionConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    bounces: BouncesConfig = Field(default_factory=BouncesConfig)
+    classification: ClassificationConfig = Field(default_factory=ClassificationConfig)
+    domain: dict[str, DomainConfig] = Field(default_factory=FrozenDict)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     relay: tuple[RelayConfig, ...] = Field(min_length=1)
     lane: tuple[LaneConfig, ...] = Field(min_length=1)
 
@@ -439,6 +440,11 @@ class Config(_Model):
             data.setdefault("store", {})
             data.setdefault("worker", {})
         return data
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_names_ok(cls, value: dict[str, DomainConfig]) -> dict[str, DomainConfig]:
+        return FrozenDict({_domain(name): domain for name, domain in value.items()})
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Self:
@@ -466,6 +472,34 @@ class Config(_Model):
     def lanes_by_priority(self) -> tuple[LaneConfig, ...]:
         """Lanes in claim order: transactional first, file order within a priority."""
         return tuple(sorted(self.lane, key=lambda lane: lane.priority))
+
+    def suppression_policy(self) -> SuppressionPolicy:
+        """Each lane's [lane.suppression] as the pure policy the store applies."""
+        return SuppressionPolicy(
+            tuple(
+                LaneRules(
+                    name=lane.name,
+                    transactional=lane.purpose is LanePurpose.TRANSACTIONAL,
+                    hard_bounces=lane.suppression.hard_bounces,
+                    complaints=lane.suppression.complaints,
+                    unsubscribes=lane.suppression.unsubscribes,
+                    mailbox_full_limit=lane.suppression.mailbox_full_limit,
+                    mailbox_full_window=lane.suppression.mailbox_full_window,
+                )
+                for lane in self.lane
+            )
+        )
+
+    def return_path_for(self, relay: RelayConfig, from_domain: str) -> str | None:
+        """The VERP domain for mail from `from_domain` through `relay`, or None (no VERP:
+        relays of kind "esp" rewrite the envelope sender; unconfigured domains keep it)."""
+        if relay.kind is not RelayKind.MTA:
+            return None
+        own = relay.return_path.get(from_domain)
+        if own is not None:
+            return own
+        domain = self.domain.get(from_domain)
+        return domain.return_path if domain is not None else None
 
     def relays_of(self, lane: LaneConfig | str) -> tuple[tuple[RelayConfig, int], ...]:
         """A lane's relays in order, each with its weight."""

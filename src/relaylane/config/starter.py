@@ -75,6 +75,43 @@ timeout = "5m"
 commit_window = "2ms"
 commit_batch = 512
 
+[bounces]
+# The bounce receiver (part of `relaylane serve`; alone: `relaylane bounces serve`).
+# Point the MX (or your MTA's transport map) of each return-path domain here.
+listen = "127.0.0.1:2526"
+enabled = true
+# Name in the greeting; the machine's FQDN otherwise.
+# hostname = "bounces.acme.test"
+# The largest report accepted (bounces quote the original message), and how many bytes
+# of each report are kept as evidence.
+max_message_size = "10MB"
+keep_raw = "256KB"
+
+[classification]
+# Your own bounce rules (regular expressions over "STAGE CODE ENHANCED TEXT"), tried
+# before the shipped ones; see docs/bounces.md for the format.
+# rules_file = "bounce-rules.toml"
+
+# Sending domains. return_path: the envelope-sender domain for relays of kind "mta";
+# each delivery is sent as b-<signed token>@<return_path> (VERP), so bounces name it.
+[domain."tx.acme.test"]
+return_path = "bounces.tx.acme.test"
+
+# Provider webhooks, served by `relaylane serve` under /v1/webhooks/PROVIDER. A table
+# turns its endpoint on; see docs/bounces.md for each provider's set-up.
+# [webhooks.ses]
+# relay = "tx-backup"
+# topic_arns = ["arn:aws:sns:eu-west-1:123456789012:relaylane"]
+# signing_cert_file = "sns-signing-cert.pem"
+# [webhooks.sendgrid]
+# public_key = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE..."
+# max_age = "10m"
+# [webhooks.mailgun]
+# signing_key_env = "MAILGUN_WEBHOOK_SIGNING_KEY"
+# [webhooks.postmark]
+# username = "relaylane"
+# password_env = "POSTMARK_WEBHOOK_PASSWORD"
+
 # ---------------------------------------------------------------------------
 # Relays: one [[relay]] table per SMTP server.
 # ---------------------------------------------------------------------------
@@ -110,10 +147,16 @@ max_messages_per_connection = 100
 timeouts = { connect = 30, command = 300, data_end = 600 }
 # true when the relay advertises SMTPUTF8, so lanes over it may accept UTF-8 local parts.
 smtputf8 = false
+# Per sending domain, a return-path domain for this relay, overriding the domain's own.
+# return_path = { "tx.acme.test" = "bounces-primary.tx.acme.test" }
+# For kind = "esp": "ses", "sendgrid", "mailgun", "postmark" or "other"; relaylane adds
+# the header that brings each delivery's id back in that provider's webhook events.
+# provider = "ses"
 
 [[relay]]
 name = "tx-backup"
 kind = "esp"
+provider = "ses"
 host = "smtp.backup.acme.test"
 port = 465
 tls = "implicit"
@@ -170,6 +213,19 @@ from_domains = []
 # Retry delays: first, then multiplied by factor, never above cap, each varied by
 # +/- jitter (a fraction). Default cap 1h for transactional lanes, 4h for others.
 retry = { first = "5m", cap = "1h", factor = 2.0, jitter = 0.2 }
+
+[lane.suppression]
+# Where a hard bounce (invalid recipient, bad domain, inactive mailbox) suppresses the
+# address: "global", "lane" or "none".
+hard_bounces = "global"
+# Complaints suppress every non-transactional lane; a transactional lane hears only
+# complaints about its own mail, and may opt out with false.
+complaints = true
+# Unsubscribes suppress the list they came from, or this lane; false opts out.
+unsubscribes = true
+# A full mailbox suppresses after this many distinct messages within the window (0: never).
+mailbox_full_limit = 3
+mailbox_full_window = "14d"
 
 [[lane]]
 name = "marketing"

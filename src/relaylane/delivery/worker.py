@@ -28,14 +28,17 @@ from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 
+from relaylane.bounces.tokens import KeyRing
 from relaylane.clock import Clock, SystemClock
 from relaylane.config.models import Config, LaneConfig, RelayConfig
 from relaylane.delivery.board import RelayBoard
 from relaylane.delivery.session import RelaySession, SendReport, SmtpSession
+from relaylane.delivery.stamp import envelope_sender, stamp_headers
 from relaylane.delivery.stats import WorkerStats
-from relaylane.policy.classify import Verdict, classify
+from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier
 from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay
 from relaylane.policy.retry import RetrySchedule
+from relaylane.policy.suppression import SuppressionPolicy
 from relaylane.policy.vocabulary import Outcome
 from relaylane.records import AttemptRecord, Claimed, DeliveryResult, Step, StoredBody
 
@@ -43,15 +46,23 @@ T = TypeVar("T")
 log = logging.getLogger("relaylane.worker")
 SessionFactory = Callable[[RelayConfig], RelaySession]
 BODY_CACHE_SIZE = 2048
+KEY_RING_REFRESH = 300.0  # seconds between re-reads of the token keys
 
 
 class QueueStore(Protocol):
     """The store seam the worker needs (relaylane.store.queue.SqlQueue implements it)."""
 
-    def record(self, results: list[DeliveryResult], now: float, worker: str) -> int: ...
+    def record(
+        self,
+        results: list[DeliveryResult],
+        now: float,
+        worker: str,
+        policy: SuppressionPolicy = ...,
+    ) -> int: ...
     def release(self, claims: list[Claimed], now: float) -> int: ...
     def renew(self, owner: str, now: float, lease: float) -> int: ...
     def reclaim_expired(self, now: float) -> int: ...
+    def key_ring(self, now: float) -> KeyRing: ...
     def step(
         self,
         results: Sequence[DeliveryResult],
@@ -60,6 +71,7 @@ class QueueStore(Protocol):
         now: float,
         owner: str,
         lease: float,
+        policy: SuppressionPolicy = ...,
     ) -> Step: ...
 
 
@@ -72,9 +84,10 @@ class Job:
     lane: LaneConfig
     attempts: list[AttemptRecord] = field(default_factory=list)
     tried: set[str] = field(default_factory=set)  # relays that had an infrastructure fault
+    token: str = ""  # the signed delivery token, made once per claim
 
-    def payload(self) -> bytes:
-        return self.claim.prefix + self.body.body
+    def payload(self, relay: RelayConfig) -> bytes:
+        return stamp_headers(self.token, relay.provider) + self.claim.prefix + self.body.body
 
 
 def new_owner() -> str:
@@ -96,8 +109,13 @@ class Worker:
         flush_size: int = 256,
         shutdown_grace: float = 30.0,
         report_every: float | None = None,
+        classifier: Classifier | None = None,
     ) -> None:
         self.config = config
+        self.classifier = classifier or DEFAULT_CLASSIFIER
+        self._suppression = config.suppression_policy()
+        self._ring: KeyRing | None = None
+        self._ring_loaded = 0.0
         self.queue = queue
         self.clock: Clock = clock or SystemClock()
         self.sessions: SessionFactory = sessions or SmtpSession
@@ -164,6 +182,7 @@ class Worker:
         keep queueing while the worker runs, like the demo)."""
         self._queues = {r.name: asyncio.PriorityQueue() for r in self.config.relay}
         await self._db(self.queue.reclaim_expired, self.clock.now())
+        await self._load_ring()
         helpers = [asyncio.create_task(self._lease_keeper(), name="lease-keeper")]
         if self.report_every:
             helpers.append(asyncio.create_task(self._reporter(self.report_every), name="report"))
@@ -193,6 +212,7 @@ class Worker:
                         self.clock.now(),
                         self.owner,
                         self._lease,
+                        self._suppression,
                     )
                 except sa.exc.DBAPIError as exc:  # the transaction rolled back: retry it
                     self._pending[:0] = results
@@ -316,7 +336,10 @@ class Worker:
                     continue
                 try:
                     report = await session.send(
-                        job.body.mail_from, job.claim.recipient, job.payload(), job.body.smtputf8
+                        self._envelope_sender(job, cfg),
+                        job.claim.recipient,
+                        job.payload(cfg),
+                        job.body.smtputf8,
                     )
                 except Exception as exc:  # a bug must never lose or strand the delivery
                     log.exception("unexpected error sending delivery %s", job.claim.id)
@@ -332,6 +355,21 @@ class Worker:
             if not self._stopping:
                 self._grow(cfg.name)
 
+    def _envelope_sender(self, job: Job, cfg: RelayConfig) -> str:
+        if not job.token:
+            assert self._ring is not None, "run() loads the key ring first"
+            job.token = self._ring.token(job.claim.id)
+        return_path = self.config.return_path_for(cfg, job.body.from_domain)
+        return envelope_sender(job.body.mail_from, job.token, return_path)
+
+    async def _load_ring(self) -> None:
+        """The token keys, re-read every KEY_RING_REFRESH so a rotation reaches every
+        worker without a restart."""
+        now = self.clock.now()
+        if self._ring is None or now - self._ring_loaded >= KEY_RING_REFRESH:
+            self._ring = await self._db(self.queue.key_ring, now)
+            self._ring_loaded = now
+
     def _forget(self, relay: str) -> None:
         """This connection task is ending: it no longer counts towards max_connections."""
         current = asyncio.current_task()
@@ -341,7 +379,7 @@ class Worker:
     def _on_report(self, job: Job, relay: str, report: SendReport) -> bool:
         """Record an attempt's facts and decide; True when the relay had a fault."""
         now = self.clock.now()
-        verdict = _verdict(report)
+        verdict = self.classifier(report.stage, report.code, report.text, report.fault)
         fault = verdict.outcome is Outcome.RELAY_FAULT
         attempt = AttemptRecord(
             at=now,
@@ -445,6 +483,7 @@ class Worker:
                 if since_reclaim >= reclaim_every:
                     since_reclaim = 0.0
                     await self._db(self.queue.reclaim_expired, now)
+                await self._load_ring()
             except sa.exc.DBAPIError as exc:  # the pump reports and retries store trouble
                 log.warning("could not renew leases: %s", exc.__class__.__name__)
 
@@ -471,7 +510,9 @@ class Worker:
         try:
             if self._pending:
                 results, self._pending = self._pending, []
-                applied = await self._db(self.queue.record, results, self.clock.now(), self.owner)
+                applied = await self._db(
+                    self.queue.record, results, self.clock.now(), self.owner, self._suppression
+                )
                 self.stats.recorded += applied
                 self.stats.stale += len(results) - applied
             if self._unstarted:
@@ -484,10 +525,6 @@ class Worker:
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
-
-
-def _verdict(report: SendReport) -> Verdict:
-    return classify(report.stage, report.code, report.text, report.fault)
 
 
 def _with_failover(a: AttemptRecord) -> AttemptRecord:

@@ -75,3 +75,73 @@ def address_key(address: str) -> str:
     (the domain is already lower-case ASCII)."""
     local, _, domain = address.rpartition("@")
     return f"{local.casefold()}@{domain.lower()}"
+
+
+class HardBounceScope(StrEnum):
+    """Where a hard bounce (invalid recipient, bad domain, inactive mailbox) suppresses."""
+
+    GLOBAL = "global"  # every lane and list (the default)
+    LANE = "lane"  # only the lane the bounced mail was sent in
+    NONE = "none"  # record it, suppress nothing (e.g. a lane that tests addresses)
+
+
+@dataclass(frozen=True, slots=True)
+class LaneRules:
+    """One lane's suppression policy ([lane.suppression]), as plain data."""
+
+    name: str
+    transactional: bool
+    hard_bounces: HardBounceScope = HardBounceScope.GLOBAL
+    complaints: bool = True
+    unsubscribes: bool = True
+    mailbox_full_limit: int = 3  # 0: never
+    mailbox_full_window: float = 14 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionPolicy:
+    """Which scopes each kind of evidence suppresses. Pure; built from the configuration.
+
+    A lane that is no longer configured (old deliveries) gets the defaults.
+    """
+
+    lanes: tuple[LaneRules, ...] = ()
+
+    def rules(self, lane: str) -> LaneRules:
+        for rules in self.lanes:
+            if rules.name == lane:
+                return rules
+        return LaneRules(lane, transactional=False)
+
+    def hard_bounce_scope(self, lane: str) -> Scope | None:
+        scope = self.rules(lane).hard_bounces
+        if scope is HardBounceScope.NONE:
+            return None
+        return Scope(ScopeKind.GLOBAL) if scope is HardBounceScope.GLOBAL else lane_scope(lane)
+
+    def complaint_scopes(self, lane: str) -> list[Scope]:
+        """Every non-transactional lane that listens to complaints, plus the complained-about
+        lane itself when it listens (a transactional lane only hears about its own mail)."""
+        names = [
+            r.name for r in self.lanes if r.complaints and (not r.transactional or r.name == lane)
+        ]
+        if lane not in names and self.rules(lane).complaints and not self._known(lane):
+            names.append(lane)
+        return [lane_scope(name) for name in names]
+
+    def unsubscribe_scope(self, lane: str, list_name: str | None) -> Scope | None:
+        """The list it came from, else the lane; None when the lane opted out."""
+        if not self.rules(lane).unsubscribes:
+            return None
+        return Scope(ScopeKind.LIST, list_name) if list_name else lane_scope(lane)
+
+    def mailbox_full_limit(self, lane: str) -> tuple[int, float]:
+        rules = self.rules(lane)
+        return rules.mailbox_full_limit, rules.mailbox_full_window
+
+    def _known(self, lane: str) -> bool:
+        return any(r.name == lane for r in self.lanes)
+
+
+def lane_scope(name: str) -> Scope:
+    return Scope(ScopeKind.LANE, name)

@@ -1,4 +1,5 @@
-"""One process, several parts: the HTTP API, SMTP submission and delivery workers.
+"""One process, several parts: the HTTP API (with the provider webhooks), SMTP
+submission, the bounce receiver and delivery workers.
 
 Startup binds every listener before reporting ready. On stop (SIGTERM), in order:
 1. the listeners stop accepting (new connections are refused; requests and SMTP
@@ -19,7 +20,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from relaylane.bounces.ingest import FeedbackIngest
+from relaylane.bounces.receiver import BounceReceiver
 from relaylane.clock import Clock, SystemClock
+from relaylane.config.feedback import classifier_for
 from relaylane.config.models import Config
 from relaylane.delivery.stats import WorkerStats
 from relaylane.delivery.worker import SessionFactory, Worker
@@ -38,6 +42,7 @@ class Part(StrEnum):
     API = "api"  # the HTTP API
     SMTP = "smtp"  # SMTP submission
     WORKER = "worker"  # delivery to the relays (and DSNs for SMTP users)
+    BOUNCES = "bounces"  # the bounce receiver ([bounces] listen)
 
 
 ALL_PARTS = frozenset(Part)
@@ -66,6 +71,7 @@ class Service:
     listening: list[Listening] = field(default_factory=list)
     worker: Worker | None = None
     committer: Committer | None = None
+    ingest: FeedbackIngest | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def request_stop(self) -> None:
@@ -79,7 +85,11 @@ class Service:
         worker_task: asyncio.Task[WorkerStats] | None = None
         if Part.WORKER in self.parts:
             self.worker = Worker(
-                self.config, self.store.queue, clock=self.clock, sessions=self.sessions
+                self.config,
+                self.store.queue,
+                clock=self.clock,
+                sessions=self.sessions,
+                classifier=classifier_for(self.config.classification),
             )
         stops: list[Callable[[], object]] = []
         try:
@@ -103,6 +113,16 @@ class Service:
         return worker_task.result() if worker_task is not None else None
 
     async def _start_fronts(self, stops: list[Callable[[], object]]) -> None:
+        if self.parts & {Part.API, Part.BOUNCES}:
+            self.ingest = FeedbackIngest(
+                self.config,
+                self.store.feedback,
+                self.store.token_keys,
+                self.clock,
+                classifier_for(self.config.classification),
+            )
+        if Part.BOUNCES in self.parts and self.config.bounces.enabled:
+            stops.append(await self._start_bounces())
         if not self.parts & {Part.API, Part.SMTP}:
             return
         self.committer = Committer(
@@ -133,7 +153,10 @@ class Service:
 
         assert self.committer is not None
         board = self.worker.board if self.worker else None
-        app = create_app(ApiContext(self.config, self.store, self.committer, self.clock, board))
+        context = ApiContext(
+            self.config, self.store, self.committer, self.clock, board, ingest=self.ingest
+        )
+        app = create_app(context)
         running = await start_http(app, self.config.http)
         scheme = "https" if self.config.http.tls_cert else "http"
         self.listening.append(Listening(Part.API, scheme, self.config.http.host, running.port))
@@ -149,6 +172,14 @@ class Service:
             name = "smtp (starttls)" if mode == "starttls" else "smtp (implicit tls)"
             self.listening.append(Listening(Part.SMTP, name, host, port))
         return lambda: server.stop(self.grace)
+
+    async def _start_bounces(self) -> Callable[[], object]:
+        assert self.ingest is not None
+        receiver = BounceReceiver(self.config, self.ingest)
+        await receiver.start()
+        for host, port in receiver.addresses:
+            self.listening.append(Listening(Part.BOUNCES, "smtp (bounces)", host, port))
+        return lambda: receiver.stop(self.grace)
 
     async def _shutdown(
         self, stops: Iterable[Callable[[], object]], tasks: list[asyncio.Task[object]]

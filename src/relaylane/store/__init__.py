@@ -9,10 +9,12 @@ import sqlalchemy as sa
 
 from relaylane.store.credentials import SqlCredentials
 from relaylane.store.engine import create_engine, ensure_schema
+from relaylane.store.feedback import SqlFeedback
 from relaylane.store.intake import SqlIntake
 from relaylane.store.queue import SqlQueue
 from relaylane.store.reads import Reads
 from relaylane.store.suppressions import SqlSuppressions
+from relaylane.store.token_keys import SqlTokenKeys
 
 
 @dataclass
@@ -23,6 +25,8 @@ class Store:
     intake: SqlIntake
     credentials: SqlCredentials
     suppressions: SqlSuppressions
+    token_keys: SqlTokenKeys
+    feedback: SqlFeedback
 
     def close(self) -> None:
         self.engine.dispose()
@@ -40,6 +44,8 @@ def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) 
         intake=SqlIntake(engine),
         credentials=SqlCredentials(engine),
         suppressions=SqlSuppressions(engine),
+        token_keys=SqlTokenKeys(engine),
+        feedback=SqlFeedback(engine),
     )
 
 

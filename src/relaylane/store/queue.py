@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence, Set
 
 import sqlalchemy as sa
 
-from relaylane.policy.suppression import address_key
+from relaylane.bounces.tokens import KeyRing
+from relaylane.policy.suppression import SuppressionPolicy, address_key
 from relaylane.policy.vocabulary import (
     CLAIMABLE_STATES,
     BounceClass,
@@ -30,11 +31,14 @@ from relaylane.records import (
     Step,
     StoredBody,
 )
+from relaylane.store.address_outcomes import apply_address_outcomes, outcomes_of_results
 from relaylane.store.prepared import Prepared, sane_rowcount
 from relaylane.store.schema import attempts, deliveries, messages
-from relaylane.store.suppressions import is_hard_bounce, stop_suppressed, suppress_hard_bounces
+from relaylane.store.suppressions import stop_suppressed
+from relaylane.store.token_keys import SqlTokenKeys
 
 D = deliveries.c
+DEFAULT_POLICY = SuppressionPolicy()
 CLAIM_COLUMNS = (
     D.id,
     D.lease_token,
@@ -124,6 +128,11 @@ class SqlQueue:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self._keys = SqlTokenKeys(engine)
+
+    def key_ring(self, now: float) -> KeyRing:
+        """The keys that sign each delivery's VERP address and X-Relaylane-ID."""
+        return self._keys.ring(now)
 
     # -- intake -------------------------------------------------------------------
     def enqueue(self, batch: Sequence[NewMessage]) -> list[list[int]]:
@@ -148,12 +157,18 @@ class SqlQueue:
         with self.engine.connect() as conn:
             return _bodies(conn, message_ids)
 
-    def record(self, results: Sequence[DeliveryResult], now: float, worker: str) -> int:
+    def record(
+        self,
+        results: Sequence[DeliveryResult],
+        now: float,
+        worker: str,
+        policy: SuppressionPolicy = DEFAULT_POLICY,
+    ) -> int:
         """Apply results whose lease is still current, in one commit; returns how many."""
         if not results:
             return 0
         with self.engine.begin() as conn:
-            return _record(conn, results, now, worker)
+            return _record(conn, results, now, worker, policy)
 
     def step(
         self,
@@ -163,11 +178,12 @@ class SqlQueue:
         now: float,
         owner: str,
         lease: float,
+        policy: SuppressionPolicy = DEFAULT_POLICY,
     ) -> Step:
         """One commit for a worker's tick: record `results`, claim for each (lane, limit)
         of `plan` in order, and load the bodies of claimed messages it does not hold."""
         with self.engine.begin() as conn:
-            applied = _record(conn, results, now, owner)
+            applied = _record(conn, results, now, owner, policy)
             claims = {lane: _claim(conn, lane, now, limit, owner, lease) for lane, limit in plan}
             needed = {c.message_id for cs in claims.values() for c in cs} - known_bodies
             bodies = _bodies(conn, needed)
@@ -309,11 +325,17 @@ def _bodies(conn: sa.Connection, message_ids: Iterable[int]) -> dict[int, Stored
     if not ids:
         return {}
     m = messages.c
-    stmt = sa.select(m.id, m.mail_from, m.body, m.smtputf8).where(m.id.in_(ids))
+    stmt = sa.select(m.id, m.mail_from, m.body, m.smtputf8, m.from_domain).where(m.id.in_(ids))
     return {row[0]: StoredBody(*row[1:]) for row in conn.execute(stmt)}
 
 
-def _record(conn: sa.Connection, results: Sequence[DeliveryResult], now: float, worker: str) -> int:
+def _record(
+    conn: sa.Connection,
+    results: Sequence[DeliveryResult],
+    now: float,
+    worker: str,
+    policy: SuppressionPolicy,
+) -> int:
     """Apply the results whose lease token is still current; keep every attempt, marking
     those of fenced-off results as stale. Each claim and each reclaim bumps the token, so
     "token unchanged" is exactly "still ours"."""
@@ -329,13 +351,10 @@ def _record(conn: sa.Connection, results: Sequence[DeliveryResult], now: float, 
     rows = [_attempt_row(r.id, a, worker, stale=r.id in stale) for r in results for a in r.attempts]
     if rows:
         INSERT_ATTEMPT.executemany(conn, rows)
-    hard = [
-        r.id
-        for r in results
-        if r.id not in stale and r.state is DeliveryState.BOUNCED and is_hard_bounce(r)
-    ]
-    if hard:  # rare: only then one more query, in the same transaction
-        suppress_hard_bounces(conn, hard, now)
+    # Rare: only when an address-level class came back, one more query, same transaction.
+    outcomes = outcomes_of_results(conn, [r for r in results if r.id not in stale])
+    if outcomes:
+        apply_address_outcomes(conn, outcomes, policy, now)
     return applied
 
 

@@ -159,3 +159,39 @@ suppressions = sa.Table(
     sa.Column("delivery_id", ID, nullable=True),  # the delivery whose outcome caused it
     sa.UniqueConstraint("address_key", "scope_kind", "scope_name", name="uq_suppression"),
 )
+
+# The HMAC keys that sign delivery tokens (VERP addresses, X-Relaylane-ID). The newest
+# signs; a replaced key keeps verifying for 30 days after `retired_at`.
+token_keys = sa.Table(
+    "token_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("secret", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("retired_at", sa.Float, nullable=True),
+)
+
+# Everything that came back: bounces, delay notices, delivery reports, complaints,
+# unsubscribes, auto-replies and provider events, one row per recipient finding, matched
+# to the delivery it belongs to (or `unmatched`, acted on by nothing), with the raw
+# report kept as evidence.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),  # receiver, import, webhook:ses, ...
+    sa.Column("kind", sa.String(16), nullable=False),  # dsn, arf, plain, auto_reply, ...
+    sa.Column("event", sa.String(16), nullable=False),  # bounced, delayed, complained, ...
+    sa.Column("delivery_id", ID, nullable=True),
+    sa.Column("relay", sa.String(64), nullable=True),
+    sa.Column("recipient", sa.String(512), nullable=True),
+    sa.Column("bounce_class", sa.String(32), nullable=False),
+    sa.Column("code", sa.Integer, nullable=True),
+    sa.Column("status", sa.String(16), nullable=True),
+    sa.Column("diagnostic", sa.Text, nullable=False, server_default=""),
+    sa.Column("action", sa.String(24), nullable=False),  # what relaylane did about it
+    sa.Column("raw", sa.LargeBinary, nullable=True),
+    sa.Index("ix_feedback_delivery", "delivery_id"),
+    sa.Index("ix_feedback_received", "received_at"),
+)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from relaylane.policy.suppression import Reason, Scope, ScopeKind, Source, address_key
 from relaylane.policy.vocabulary import CLAIMABLE_STATES, BounceClass, DeliveryState, Outcome
-from relaylane.records import Claimed, DeliveryResult
+from relaylane.records import Claimed
 from relaylane.store.schema import attempts, deliveries, suppressions
 
 D = deliveries.c
@@ -62,11 +62,11 @@ class SqlSuppressions:
         added = stopped = 0
         with self.engine.begin() as conn:
             for entry in entries:
-                entry_id = _insert(conn, entry, now)
+                entry_id = insert_entry(conn, entry, now)
                 if entry_id is None:
                     continue
                 added += 1
-                stopped += _stop_waiting(conn, entry, entry_id, now)
+                stopped += stop_waiting(conn, entry, entry_id, now)
         return Added(added, stopped)
 
     def remove(self, address: str, scope: Scope) -> int:
@@ -123,39 +123,7 @@ def stop_suppressed(
     return sendable
 
 
-# Refusals that are about the address itself: they suppress it (globally, by default).
-# Relay-level classes (reputation, policy, rate limits) never do: they are about the path.
-ADDRESS_LEVEL = frozenset(
-    {BounceClass.INVALID_RECIPIENT, BounceClass.BAD_DOMAIN, BounceClass.INACTIVE_MAILBOX}
-)
-
-
-def is_hard_bounce(result: DeliveryResult) -> bool:
-    last = result.last
-    return last is not None and last.bounce_class in ADDRESS_LEVEL
-
-
-def suppress_hard_bounces(conn: sa.Connection, delivery_ids: list[int], now: float) -> None:
-    """Inside the transaction recording the results: each hard-bounced recipient gets a
-    global entry (with the delivery that proved it), and its other waiting deliveries stop."""
-    rows = conn.execute(
-        sa.select(D.id, D.recipient, D.last_reply).where(D.id.in_(delivery_ids)).order_by(D.id)
-    )
-    for delivery_id, recipient, reply in rows:
-        entry = NewSuppression(
-            recipient,
-            Scope(ScopeKind.GLOBAL),
-            Reason.HARD_BOUNCE,
-            Source.SMTP,
-            note=(reply or "")[:200] or None,
-            delivery_id=delivery_id,
-        )
-        entry_id = _insert(conn, entry, now)
-        if entry_id is not None:
-            _stop_waiting(conn, entry, entry_id, now)
-
-
-def _insert(conn: sa.Connection, entry: NewSuppression, now: float) -> int | None:
+def insert_entry(conn: sa.Connection, entry: NewSuppression, now: float) -> int | None:
     key = address_key(entry.address)
     exists = conn.execute(
         sa.select(S.id).where(
@@ -185,7 +153,7 @@ def _insert(conn: sa.Connection, entry: NewSuppression, now: float) -> int | Non
     return int(primary_key[0])
 
 
-def _stop_waiting(conn: sa.Connection, entry: NewSuppression, entry_id: int, now: float) -> int:
+def stop_waiting(conn: sa.Connection, entry: NewSuppression, entry_id: int, now: float) -> int:
     """Waiting (not in-flight) deliveries to the address, in the entry's scope."""
     if entry.scope.kind is ScopeKind.LIST:
         return 0  # list scopes apply to campaign mail, which carries its list (later)

@@ -1,0 +1,139 @@
+"""`BounceReceiver`: the SMTP listener for the return-path domains ([bounces] listen).
+
+Relays and receivers send bounces (DSNs), complaint reports (ARF) and auto-replies to the
+VERP envelope senders b-<token>@<return path>; a transport map (or MX) for the
+return-path domains points here. Every message is recorded before it is answered `250`:
+matched or not, readable or not, it is never lost (a store failure answers `451`, so
+the sending MTA keeps it and tries again). Recipients outside the configured return-path
+domains are refused, unless no return path is configured at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from typing import Any
+
+import sqlalchemy as sa
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from relaylane.bounces.ingest import FeedbackIngest
+from relaylane.config.models import Config
+from relaylane.config.serving import parse_listen
+from relaylane.errors import ListenError
+from relaylane.submission.session import Connection, Sessions, quiet_aiosmtpd_logs
+
+log = logging.getLogger("relaylane.bounces")
+IDENT = "ESMTP relaylane bounce receiver"
+_CLOSE_WAIT = 2.0
+
+
+def return_path_domains(config: Config) -> frozenset[str]:
+    domains = {d.return_path for d in config.domain.values() if d.return_path}
+    for relay in config.relay:
+        domains.update(relay.return_path.values())
+    return frozenset(domains)
+
+
+class _Handler:
+    def __init__(self, ingest: FeedbackIngest, domains: frozenset[str]) -> None:
+        self.ingest = ingest
+        self.domains = domains
+        self.received = 0
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        domain = address.rpartition("@")[2].lower()
+        if self.domains and domain not in self.domains:
+            return "550 5.1.2 this host takes bounces for its return-path domains only"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        if isinstance(raw, str):  # pragma: no cover - aiosmtpd gives bytes with decode_data off
+            raw = raw.encode("utf-8", "surrogateescape")
+        try:
+            rows = await asyncio.to_thread(
+                self.ingest.report, raw, source="receiver", envelope_rcpts=envelope.rcpt_tos
+            )
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            log.warning("could not record a report (%s); the sender will retry", exc)
+            return "451 4.3.0 cannot record the report now; try again later"
+        self.received += 1
+        actions = ", ".join(sorted({r.action for r in rows})) or "recorded"
+        return f"250 2.0.0 recorded ({actions})"
+
+
+class BounceReceiver:
+    def __init__(self, config: Config, ingest: FeedbackIngest) -> None:
+        self.config = config
+        self.handler = _Handler(ingest, return_path_domains(config))
+        self.hostname = config.bounces.hostname or ""
+        self._sessions = Sessions()
+        self._server: asyncio.Server | None = None
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        if self._server is None:
+            return []
+        return [(str(s.getsockname()[0]), int(s.getsockname()[1])) for s in self._server.sockets]
+
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("the bounce receiver is already started")
+        quiet_aiosmtpd_logs()
+        if not self.hostname:
+            self.hostname = await asyncio.to_thread(socket.getfqdn)
+        loop = asyncio.get_running_loop()
+        cfg = self.config.bounces
+
+        def factory() -> Connection:
+            return Connection(
+                self.handler,
+                sessions=self._sessions,
+                plain_auth_on_loopback=False,
+                reworded={},
+                ident=IDENT,
+                hostname=self.hostname,
+                data_size_limit=cfg.max_message_size,
+                enable_SMTPUTF8=True,
+                timeout=300,
+                loop=loop,
+            )
+
+        host, port = parse_listen(cfg.listen)
+        try:
+            self._server = await loop.create_server(factory, host, port)
+        except OSError as exc:
+            raise ListenError(
+                f"[bounces] listen = {cfg.listen!r}: cannot listen there "
+                f"({exc.strerror or exc}); choose a free port and an address of this machine"
+            ) from exc
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop accepting; let messages being recorded finish within `grace`."""
+        self._sessions.stopping = True
+        if self._server is not None:
+            self._server.close()
+        sessions = list(self._sessions.live)
+        for conn in sessions:
+            if not conn.busy:
+                conn.shut_down()
+        busy = [conn.wait_idle() for conn in sessions if conn.busy]
+        if busy:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*busy), timeout=grace)
+        for conn in sessions:
+            conn.shut_down()
+        lost = [conn.lost for conn in sessions if not conn.lost.done()]
+        if lost:
+            await asyncio.wait(lost, timeout=_CLOSE_WAIT)
+        for conn in list(self._sessions.live):
+            conn.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None

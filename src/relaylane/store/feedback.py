@@ -1,0 +1,256 @@
+"""Inbound feedback at rest: one row per finding, and its effects, in one transaction.
+
+A finding that matched a delivery may change that delivery's state (only out of `sent`
+or `delivered`, checked in the UPDATE itself, so a late or duplicate report changes
+nothing), appends a `report` attempt to its history, and adds ledger entries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from relaylane.bounces.decide import REPORTABLE_STATES, Decision, DeliveryFacts
+from relaylane.policy.suppression import Source, SuppressionPolicy
+from relaylane.policy.vocabulary import BounceClass, DeliveryState, Outcome, Stage
+from relaylane.store.address_outcomes import AddressOutcome, apply_address_outcomes
+from relaylane.store.schema import attempts, deliveries, feedback, messages
+from relaylane.store.suppressions import NewSuppression, insert_entry, stop_waiting
+
+D = deliveries.c
+M = messages.c
+F = feedback.c
+_OUTCOME = {
+    DeliveryState.BOUNCED: Outcome.BOUNCED,
+    DeliveryState.BLOCKED: Outcome.BLOCKED,
+    DeliveryState.FAILED: Outcome.FAILED,
+    DeliveryState.DELIVERED: Outcome.SENT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    received_at: float
+    source: str  # receiver, import, webhook:ses, ...
+    kind: str  # ReportKind
+    event: str  # Event
+    delivery_id: int | None
+    relay: str | None
+    recipient: str | None
+    bounce_class: str
+    code: int | None
+    status: str | None
+    diagnostic: str
+    action: str
+    raw: bytes | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """One finding to record: its row, what to do, and how to name the evidence."""
+
+    row: FeedbackRow
+    decision: Decision
+    facts: DeliveryFacts | None
+    evidence: Source  # DSN, ARF or WEBHOOK
+
+
+class SqlFeedback:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def facts(self, ids: Iterable[int]) -> dict[int, DeliveryFacts]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        stmt = (
+            sa.select(
+                D.id, D.lane, D.relay, D.recipient, D.state, D.created_at, D.expires_at, M.meta
+            )
+            .select_from(deliveries.join(messages, D.message_id == M.id))
+            .where(D.id.in_(wanted))
+        )
+        with self.engine.connect() as conn:
+            return {r[0]: _facts(r) for r in conn.execute(stmt)}
+
+    def by_relay_queue_id(self, queue_id: str, recipient: str | None) -> int | None:
+        """The delivery a relay named `queue_id` when it accepted it (ESP message ids)."""
+        stmt = sa.select(D.id, D.recipient).where(D.relay_queue_id == queue_id).limit(50)
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(stmt))
+        for did, rcpt in rows:
+            if recipient is None or rcpt.lower() == recipient.lower():
+                return int(did)
+        return None
+
+    def record(
+        self, items: Sequence[Recording], policy: SuppressionPolicy, now: float
+    ) -> list[FeedbackRow]:
+        """Apply and store every finding in one transaction; returns the stored rows
+        (with the action actually taken)."""
+        stored: list[FeedbackRow] = []
+        with self.engine.begin() as conn:
+            for item in items:
+                stored.append(_record_one(conn, item, policy, now))
+        return stored
+
+    def list(self, *, unmatched: bool = False, limit: int = 100) -> list[FeedbackRow]:
+        stmt = sa.select(feedback).order_by(F.id.desc()).limit(limit)
+        if unmatched:
+            stmt = stmt.where(F.delivery_id.is_(None))
+        with self.engine.connect() as conn:
+            return [_row(r._mapping) for r in conn.execute(stmt)]
+
+
+def _record_one(
+    conn: sa.Connection, item: Recording, policy: SuppressionPolicy, now: float
+) -> FeedbackRow:
+    row, decision, facts = item.row, item.decision, item.facts
+    action = row.action
+    if facts is not None and decision.new_state is not None:
+        if not _move(conn, facts, row, decision, now):
+            action = "recorded"  # someone else moved it first, or it was never sent
+        elif decision.address_class is not None:
+            outcome = AddressOutcome(
+                facts.id,
+                facts.lane,
+                facts.recipient,
+                decision.address_class,
+                item.evidence,
+                row.diagnostic[:200],
+            )
+            apply_address_outcomes(conn, [outcome], policy, now)
+    elif facts is not None and row.event == "delayed":
+        _history(conn, facts, row, Outcome.DEFERRED, now)
+    if facts is not None:
+        for scope, reason in decision.scopes:
+            entry = NewSuppression(
+                facts.recipient,
+                scope,
+                reason,
+                item.evidence,
+                note=row.diagnostic[:200] or None,
+                delivery_id=facts.id,
+            )
+            entry_id = insert_entry(conn, entry, now)
+            if entry_id is not None:
+                stop_waiting(conn, entry, entry_id, now)
+    row = dataclasses.replace(row, action=action)
+    values = {k: v for k, v in _values(row).items() if k != "id"}
+    new_id = conn.execute(feedback.insert().values(**values)).inserted_primary_key
+    return dataclasses.replace(row, id=int(new_id[0]) if new_id else None)
+
+
+def _move(
+    conn: sa.Connection, facts: DeliveryFacts, row: FeedbackRow, d: Decision, now: float
+) -> bool:
+    """Change the delivery's state if it is still one a report may change."""
+    assert d.new_state is not None
+    allowed = [DeliveryState.SENT.value]
+    if d.new_state is not DeliveryState.DELIVERED:
+        allowed += [s.value for s in REPORTABLE_STATES if s is not DeliveryState.SENT]
+    held = d.new_state is DeliveryState.BLOCKED
+    values: dict[str, object] = {
+        "state": d.new_state.value,
+        "due_at": d.due_at if held else None,
+        "updated_at": now,
+    }
+    if d.new_state is not DeliveryState.DELIVERED:
+        values |= {
+            "last_code": row.code,
+            "last_reply": _reply(row),
+            "bounce_class": BounceClass.EXPIRED.value if d.expired else row.bounce_class,
+        }
+    if held:
+        values |= {"pinned": True, "retries": D.retries + 1, "lease_token": D.lease_token + 1}
+    stmt = deliveries.update().where(D.id == facts.id, D.state.in_(allowed)).values(**values)
+    if conn.execute(stmt).rowcount != 1:
+        return False
+    _history(conn, facts, row, _OUTCOME[d.new_state], now, expired=d.expired)
+    return True
+
+
+def _history(
+    conn: sa.Connection,
+    facts: DeliveryFacts,
+    row: FeedbackRow,
+    outcome: Outcome,
+    now: float,
+    *,
+    expired: bool = False,
+) -> None:
+    """A `report` attempt in the delivery's history (what mailbox-full limits count;
+    an expired message's report is recorded as `expired` so it never counts)."""
+    bounce_class = BounceClass.EXPIRED.value if expired else row.bounce_class
+    conn.execute(
+        attempts.insert().values(
+            delivery_id=facts.id,
+            at=now,
+            relay=facts.relay,
+            stage=Stage.REPORT.value,
+            code=row.code,
+            reply=_reply(row),
+            outcome=outcome.value,
+            bounce_class=bounce_class or BounceClass.NONE.value,
+            duration_ms=0.0,
+        )
+    )
+
+
+def _reply(row: FeedbackRow) -> str:
+    what = f"{row.kind} via {row.source}: {row.event}"
+    detail = " ".join(x for x in (row.status, row.diagnostic) if x)
+    return f"{what} ({detail[:400]})" if detail else what
+
+
+def _facts(r: sa.Row[tuple[object, ...]]) -> DeliveryFacts:
+    did, lane, relay, rcpt, state, created, expires, meta = r
+    list_name = None
+    if isinstance(meta, str) and meta:
+        try:
+            value = json.loads(meta).get("list")
+        except (ValueError, AttributeError):
+            value = None
+        list_name = value if isinstance(value, str) and value else None
+    return DeliveryFacts(
+        id=int(str(did)),
+        lane=str(lane),
+        relay=relay if isinstance(relay, str) else None,
+        recipient=str(rcpt),
+        state=DeliveryState(state),
+        created_at=float(str(created)),
+        expires_at=float(str(expires)),
+        list_name=list_name,
+    )
+
+
+def _values(row: FeedbackRow) -> dict[str, object]:
+    return {
+        "id": row.id,
+        "received_at": row.received_at,
+        "source": row.source,
+        "kind": row.kind,
+        "event": row.event,
+        "delivery_id": row.delivery_id,
+        "relay": row.relay,
+        "recipient": row.recipient,
+        "bounce_class": row.bounce_class,
+        "code": row.code,
+        "status": row.status,
+        "diagnostic": row.diagnostic,
+        "action": row.action,
+        "raw": row.raw,
+    }
+
+
+def _row(m: sa.RowMapping) -> FeedbackRow:
+    return FeedbackRow(**{k: m[k] for k in _values_keys()})
+
+
+def _values_keys() -> tuple[str, ...]:
+    return tuple(c.name for c in feedback.columns)
