@@ -115,7 +115,7 @@ hard_bounces = "everywhere"
     assert 'bounces: keep_raw = "lots" is not a size' in problems
     assert "domain.\"acme\": 'acme' is not a domain name" in problems
     assert 'unknown key "return_pth"; did you mean "return_path"?' in problems
-    assert "classification: rules_file names" in problems and "missing.toml" in problems
+    assert 'classification: rules_file = "missing.toml" does not exist' in problems
     assert (
         'suppression.hard_bounces = "everywhere" is not valid; use one of: global, lane, none'
         in problems

@@ -11,7 +11,6 @@ domains are refused, unless no return path is configured at all.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from typing import Any
@@ -27,7 +26,6 @@ from relaylane.submission.session import Connection, Sessions, quiet_aiosmtpd_lo
 
 log = logging.getLogger("relaylane.bounces")
 IDENT = "ESMTP relaylane bounce receiver"
-_CLOSE_WAIT = 2.0
 
 
 def return_path_domains(config: Config) -> frozenset[str]:
@@ -119,21 +117,7 @@ class BounceReceiver:
         self._sessions.stopping = True
         if self._server is not None:
             self._server.close()
-        sessions = list(self._sessions.live)
-        for conn in sessions:
-            if not conn.busy:
-                conn.shut_down()
-        busy = [conn.wait_idle() for conn in sessions if conn.busy]
-        if busy:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*busy), timeout=grace)
-        for conn in sessions:
-            conn.shut_down()
-        lost = [conn.lost for conn in sessions if not conn.lost.done()]
-        if lost:
-            await asyncio.wait(lost, timeout=_CLOSE_WAIT)
-        for conn in list(self._sessions.live):
-            conn.abort()
+        await self._sessions.drain(grace)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from pydantic import Field, StrictBool, StrictInt, ValidationInfo, field_validator
 
-from relaylane.config.base import Model, domain_name, problem
+from relaylane.config.base import Model, domain_name
 from relaylane.config.durations import Duration
-from relaylane.config.serving import Listen
+from relaylane.config.serving import Listen, existing_file
 from relaylane.config.sizes import Size
 from relaylane.policy.bounce_rules import parse_rules
 from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier
@@ -82,19 +82,7 @@ class ClassificationConfig(Model):
     @field_validator("rules_file")
     @classmethod
     def _rules_file_ok(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        ctx = info.context if isinstance(info.context, dict) else {}
-        base = ctx.get("base_dir")
-        path = value.expanduser()
-        if not path.is_absolute() and isinstance(base, Path):
-            path = base / path
-        if not path.is_file():
-            raise problem(
-                f"rules_file names {path}, which is not a readable file; "
-                "fix the path or remove the key to use only the shipped rules"
-            )
-        return path
+        return existing_file(value, info)
 
 
 def classifier_for(config: ClassificationConfig) -> Classifier:

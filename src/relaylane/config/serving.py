@@ -62,7 +62,8 @@ def _listen(value: Any) -> Any:
 Listen = Annotated[str, BeforeValidator(_listen)]
 
 
-def _resolve(path: Path | None, info: ValidationInfo) -> Path | None:
+def existing_file(path: Path | None, info: ValidationInfo) -> Path | None:
+    """A configured file path, resolved against the config file's directory; it must exist."""
     if path is None:
         return None
     ctx = info.context if isinstance(info.context, dict) else {}
@@ -114,7 +115,7 @@ class HttpConfig(_Section, Model):
     @field_validator("tls_cert", "tls_key")
     @classmethod
     def _files(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return _resolve(value, info)
+        return existing_file(value, info)
 
     @field_validator("public_url")
     @classmethod
@@ -164,7 +165,7 @@ class SubmissionConfig(_Section, Model):
     @field_validator("tls_cert", "tls_key")
     @classmethod
     def _files(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return _resolve(value, info)
+        return existing_file(value, info)
 
     @model_validator(mode="after")
     def _tls(self) -> Self:

@@ -14,7 +14,6 @@ Stop the server before closing the committer, so those commits can complete.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import ssl
 from typing import Literal
@@ -36,7 +35,6 @@ from relaylane.submission.session import (
 from relaylane.submission.tls import context_for
 
 Mode = Literal["starttls", "implicit"]
-_CLOSE_WAIT = 2.0  # seconds to let closed connections say goodbye before aborting them
 
 
 class SubmissionServer:
@@ -92,28 +90,11 @@ class SubmissionServer:
         self._sessions.stopping = True
         for server, _ in self._servers:
             server.close()
-        sessions = list(self._sessions.live)
-        for conn in sessions:
-            if not conn.busy:
-                conn.shut_down()
-        busy = [conn.wait_idle() for conn in sessions if conn.busy]
-        if busy:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*busy), timeout=grace)
-        await self._close_all(sessions)
+        await self._sessions.drain(grace)
         for server, _ in self._servers:
             await server.wait_closed()
         self._servers.clear()
         self.authenticator.close()
-
-    async def _close_all(self, sessions: list[Connection]) -> None:
-        for conn in sessions:
-            conn.shut_down()  # those still busy after the grace period
-        lost = [conn.lost for conn in sessions if not conn.lost.done()]
-        if lost:
-            await asyncio.wait(lost, timeout=_CLOSE_WAIT)
-        for conn in list(self._sessions.live):
-            conn.abort()
 
     async def _listen(
         self, handler: SubmissionHandler, tls: ssl.SSLContext, listen: str, mode: Mode

@@ -14,6 +14,7 @@ what the server needs to shut down gracefully and the loopback AUTH exception.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any, AnyStr, cast
@@ -45,12 +46,35 @@ def quiet_aiosmtpd_logs() -> None:
         logger.addFilter(_QuietLoginData())
 
 
+CLOSE_WAIT = 2.0  # seconds to let closed connections say goodbye before aborting them
+
+
 class Sessions:
     """The live connections of one server."""
 
     def __init__(self) -> None:
         self.live: set[Connection] = set()
         self.stopping = False
+
+    async def drain(self, grace: float) -> None:
+        """Stop: answer idle sessions at once, let those in DATA finish within `grace`,
+        then close everything (aborting what does not say goodbye)."""
+        self.stopping = True
+        sessions = list(self.live)
+        for conn in sessions:
+            if not conn.busy:
+                conn.shut_down()
+        busy = [conn.wait_idle() for conn in sessions if conn.busy]
+        if busy:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*busy), timeout=grace)
+        for conn in sessions:
+            conn.shut_down()  # those still busy after the grace period
+        lost = [conn.lost for conn in sessions if not conn.lost.done()]
+        if lost:
+            await asyncio.wait(lost, timeout=CLOSE_WAIT)
+        for conn in list(self.live):
+            conn.abort()
 
 
 class Connection(SMTP):
