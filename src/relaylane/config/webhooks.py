@@ -16,16 +16,15 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from relaylane.config.base import Model
+
+if TYPE_CHECKING:  # cryptography is imported only where keys are read (startup cost, RSS)
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from relaylane.config.durations import Duration
 
 __all__ = [
@@ -107,6 +106,10 @@ def _env_secret(where: str, name: str, info: ValidationInfo, example: str) -> st
 def _sns_key_ders(pem: bytes) -> tuple[bytes, ...]:
     """DER public keys of the PEM certificates in `pem`; ValueError when there are none
     or one is not RSA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     certs = x509.load_pem_x509_certificates(pem)
     ders: list[bytes] = []
     for cert in certs:
@@ -123,6 +126,10 @@ def _sns_key_ders(pem: bytes) -> tuple[bytes, ...]:
 
 def _sendgrid_key_der(text: str) -> bytes:
     """The DER of a P-256 public key written as base64 DER or PEM; ValueError otherwise."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     stripped = text.strip()
     try:
         if "-----BEGIN" in stripped:
@@ -143,6 +150,9 @@ def _sendgrid_key_der(text: str) -> bytes:
 @lru_cache(maxsize=64)
 def rsa_key(der: bytes) -> rsa.RSAPublicKey:
     """The RSA public key in `der` (an SNS certificate's key), loaded once."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = serialization.load_der_public_key(der)
     if not isinstance(key, rsa.RSAPublicKey):  # _sns_key_ders only stores RSA keys
         raise TypeError("not an RSA public key")
@@ -152,6 +162,9 @@ def rsa_key(der: bytes) -> rsa.RSAPublicKey:
 @lru_cache(maxsize=16)
 def ecdsa_key(der: bytes) -> ec.EllipticCurvePublicKey:
     """The EC public key in `der` (SendGrid's verification key), loaded once."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     key = serialization.load_der_public_key(der)
     if not isinstance(key, ec.EllipticCurvePublicKey):  # _sendgrid_key_der checks this
         raise TypeError("not an EC public key")

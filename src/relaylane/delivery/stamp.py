@@ -20,15 +20,18 @@ ID_FIELD = "relaylane_id"  # the custom-argument name in ESP events
 
 def stamp_headers(token: str, provider: EspProvider | None) -> bytes:
     """Header lines (CRLF-terminated) to put above the message's own."""
-    lines = [f"{ID_HEADER}: {token}"]
-    variables = json.dumps({ID_FIELD: token}, separators=(", ", ": "))
+    own = f"{ID_HEADER}: {token}\r\n"
     if provider is EspProvider.SENDGRID:
-        lines.append(f'X-SMTPAPI: {{"unique_args": {variables}}}')
+        own += f'X-SMTPAPI: {{"unique_args": {_variables(token)}}}\r\n'
     elif provider is EspProvider.MAILGUN:
-        lines.append(f"X-Mailgun-Variables: {variables}")
+        own += f"X-Mailgun-Variables: {_variables(token)}\r\n"
     elif provider is EspProvider.POSTMARK:
-        lines.append(f"X-PM-Metadata-{ID_FIELD}: {token}")
-    return "".join(f"{line}\r\n" for line in lines).encode("ascii")
+        own += f"X-PM-Metadata-{ID_FIELD}: {token}\r\n"
+    return own.encode("ascii")
+
+
+def _variables(token: str) -> str:
+    return json.dumps({ID_FIELD: token}, separators=(", ", ": "))
 
 
 def envelope_sender(mail_from: str, token: str, return_path: str | None) -> str:

@@ -87,7 +87,8 @@ class Job:
     token: str = ""  # the signed delivery token, made once per claim
 
     def payload(self, relay: RelayConfig) -> bytes:
-        return stamp_headers(self.token, relay.provider) + self.claim.prefix + self.body.body
+        stamp = stamp_headers(self.token, relay.provider)
+        return b"".join((stamp, self.claim.prefix, self.body.body))
 
 
 def new_owner() -> str:
@@ -115,6 +116,7 @@ class Worker:
         self.classifier = classifier or DEFAULT_CLASSIFIER
         self._suppression = config.suppression_policy()
         self._ring: KeyRing | None = None
+        self._return_paths: dict[tuple[str, str], str | None] = {}
         self._ring_loaded = 0.0
         self.queue = queue
         self.clock: Clock = clock or SystemClock()
@@ -359,8 +361,10 @@ class Worker:
         if not job.token:
             assert self._ring is not None, "run() loads the key ring first"
             job.token = self._ring.token(job.claim.id)
-        return_path = self.config.return_path_for(cfg, job.body.from_domain)
-        return envelope_sender(job.body.mail_from, job.token, return_path)
+        key = (cfg.name, job.body.from_domain)
+        if key not in self._return_paths:
+            self._return_paths[key] = self.config.return_path_for(cfg, job.body.from_domain)
+        return envelope_sender(job.body.mail_from, job.token, self._return_paths[key])
 
     async def _load_ring(self) -> None:
         """The token keys, re-read every KEY_RING_REFRESH so a rotation reaches every
