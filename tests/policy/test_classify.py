@@ -659,7 +659,7 @@ def test_bounces_come_only_from_permanent_message_stage_replies(
     verdict = classify(stage, code, text)
     if verdict.outcome is O.BOUNCED:
         assert code >= 500
-        assert stage in (S.RCPT, S.DATA, S.DATA_END, S.LOCAL)
+        assert stage in (S.RCPT, S.DATA, S.DATA_END, S.LOCAL, S.REPORT)
 
 
 @given(st.sampled_from([S.CONNECT, S.EHLO, S.STARTTLS, S.AUTH]), st.integers(400, 599), reply_texts)

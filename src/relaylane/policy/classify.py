@@ -235,7 +235,7 @@ _TOO_MANY_RECIPIENTS = _words(r"too many recipients")
 # The reply as the rules see it.
 
 _SESSION_STAGES = frozenset({Stage.CONNECT, Stage.EHLO, Stage.STARTTLS, Stage.AUTH})
-_MESSAGE_STAGES = frozenset({Stage.RCPT, Stage.DATA, Stage.DATA_END, Stage.LOCAL})
+_MESSAGE_STAGES = frozenset({Stage.RCPT, Stage.DATA, Stage.DATA_END, Stage.LOCAL, Stage.REPORT})
 
 
 @dataclass(frozen=True, slots=True)
