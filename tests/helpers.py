@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,33 @@ from relaylane.delivery.stats import WorkerStats
 from relaylane.delivery.submit import build_message
 from relaylane.delivery.worker import Worker
 from relaylane.store import Store
+
+
+_KEY_DIR: Path | None = None
+
+
+def dkim_key_file() -> Path:
+    """An RSA-2048 signing key for tests, made once per test process."""
+    global _KEY_DIR
+    if _KEY_DIR is None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        _KEY_DIR = Path(tempfile.mkdtemp(prefix="relaylane-test-keys-"))
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        (_KEY_DIR / "acme-test.pem").write_bytes(pem)
+    return _KEY_DIR / "acme-test.pem"
+
+
+def signing_domains() -> dict[str, Any]:
+    """[domain."acme.test"] with a DKIM key: relaxed alignment covers tx.acme.test,
+    news.acme.test and every other *.acme.test From domain the tests use."""
+    return {"acme.test": {"dkim": [{"selector": "rltest", "key_file": str(dkim_key_file())}]}}
 
 
 def relay(name: str, port: int, **extra: Any) -> dict[str, Any]:
@@ -47,6 +75,7 @@ def make_config(
     data = {
         "store": {"url": store_url},
         "worker": {"lease": "60s", "idle_poll": "50ms", **worker},
+        "domain": signing_domains(),
         "relay": relays,
         "lane": lanes,
     }

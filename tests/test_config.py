@@ -26,10 +26,10 @@ from relaylane.config import (
     resolve_config_path,
     write_starter,
 )
+from relaylane.config.domains import DomainConfig
 from relaylane.config.feedback import (
     BouncesConfig,
     ClassificationConfig,
-    DomainConfig,
     LaneSuppression,
 )
 from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig

@@ -23,7 +23,7 @@ from relaylane.config import Config, load_config_data
 from relaylane.intake.committer import Committer
 from relaylane.store import Store
 from relaylane.store.schema import deliveries, messages
-from tests.helpers import lane, relay
+from tests.helpers import lane, relay, signing_domains
 
 SENDER = "Acme <no-reply@tx.acme.test>"
 
@@ -41,6 +41,7 @@ def api_config(
             lane("marketing", ["r2"], purpose="marketing"),
         ],
         "http": {"listen": "127.0.0.1:0"},
+        "domain": signing_domains(),
     }
     for name, value in sections.items():
         data[name] = {**data.get(name, {}), **value} if isinstance(value, dict) else value

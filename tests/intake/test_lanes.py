@@ -9,7 +9,7 @@ import pytest
 from relaylane.auth.principal import Principal, Scope
 from relaylane.errors import InputError, PermissionDenied
 from relaylane.intake.lanes import check_sender, resolve_lane
-from tests.helpers import lane, make_config, relay
+from tests.helpers import lane, make_config, relay, dkim_key_file
 
 
 def config(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -49,10 +49,10 @@ def test_a_key_for_one_lane_cannot_send_in_another(tmp_path: Path) -> None:
 
 def test_from_domains(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    check_sender(cfg.lane_by_name("tx"), "tx.acme.test", "from")
-    check_sender(cfg.lane_by_name("news"), "anything.test", "from")  # no list: any domain
+    check_sender(cfg, cfg.lane_by_name("tx"), "tx.acme.test", "from")
+    check_sender(cfg, cfg.lane_by_name("news"), "anything.test", "from")  # no list: any domain
     with pytest.raises(PermissionDenied, match=r"may not send as 'news\.acme\.test'"):
-        check_sender(cfg.lane_by_name("tx"), "news.acme.test", "from")
+        check_sender(cfg, cfg.lane_by_name("tx"), "news.acme.test", "from")
 
 
 def test_from_domains_are_normalised_and_checked(tmp_path: Path) -> None:
@@ -69,3 +69,37 @@ def test_from_domains_are_normalised_and_checked(tmp_path: Path) -> None:
         make_config(
             "sqlite://", [relay("r1", 1)], [lane("tx", ["r1"], from_domains=["nodot"])], tmp_path
         )
+
+
+def gate_config(tmp_path: Path, domains: dict[str, object]):  # type: ignore[no-untyped-def]
+    from relaylane.config import load_config_data
+
+    data = {
+        "relay": [relay("r1", 1)],
+        "lane": [lane("tx", ["r1"], from_domains=["tx.acme.test", "tx.other.test"])],
+        "domain": domains,
+    }
+    return load_config_data(data, source="<test>", base_dir=tmp_path, env={})
+
+
+def test_the_gate_needs_an_aligned_signature(tmp_path: Path) -> None:
+    key = {"dkim": [{"selector": "s1", "key_file": str(dkim_key_file())}]}
+    cfg = gate_config(tmp_path, {"acme.test": key})
+    check_sender(cfg, cfg.lane_by_name("tx"), "tx.acme.test", "from")  # relaxed: acme.test
+    with pytest.raises(InputError) as caught:
+        check_sender(cfg, cfg.lane_by_name("tx"), "tx.other.test", "from")
+    text = str(caught.value)
+    assert "lane 'tx'" in text and "'tx.other.test'" in text and "relaxed" in text
+    assert 'add [domain."tx.other.test"] dkim' in text and "relaylane dkim keygen" in text
+
+
+def test_strict_alignment_needs_the_domain_itself(tmp_path: Path) -> None:
+    key = {"dkim": [{"selector": "s1", "key_file": str(dkim_key_file())}]}
+    cfg = gate_config(tmp_path, {"acme.test": key, "tx.acme.test": {"alignment": "strict"}})
+    with pytest.raises(InputError, match="strict alignment"):
+        check_sender(cfg, cfg.lane_by_name("tx"), "tx.acme.test", "from")
+
+
+def test_a_relay_that_signs_opens_the_gate(tmp_path: Path) -> None:
+    cfg = gate_config(tmp_path, {"tx.other.test": {"dkim_signed_by_relay": True}})
+    check_sender(cfg, cfg.lane_by_name("tx"), "tx.other.test", "from")

@@ -23,7 +23,7 @@ from relaylane.intake.committer import Committer, IntakeStore
 from relaylane.store import Store, open_store
 from relaylane.store.schema import deliveries, messages
 from relaylane.submission import SubmissionServer
-from tests.helpers import lane, relay
+from tests.helpers import lane, relay, signing_domains
 
 PASSWORD = "correct horse battery staple"
 HOST = "127.0.0.1"
@@ -71,6 +71,7 @@ def config_data(store_url: str, tls: tuple[Path, Path] | None, **submission: Any
             lane("intl", ["intl-relay"]),
         ],
         "submission": sub,
+        "domain": signing_domains(),
     }
 
 

@@ -67,7 +67,7 @@ def build(config: Config, principal: Principal, msg: MessageIn, now: float) -> N
     else:
         composed, recipients = _structured(msg, limit)
     to_field = "envelope.to" if raw else "to"
-    _allowed_sender(lane, composed, "raw" if raw else "from")
+    _allowed_sender(config, lane, composed, "raw" if raw else "from")
     _check_count(config, recipients, to_field)
     with _api_fields(msg, default="raw" if raw else None):
         return build_message(
@@ -175,10 +175,10 @@ def _biggest_part(msg: MessageIn, attachments: Sequence[Attachment]) -> str:
     return max(sizes, key=lambda name: sizes[name])
 
 
-def _allowed_sender(lane: LaneConfig, composed: Composed, field: str) -> None:
+def _allowed_sender(config: Config, lane: LaneConfig, composed: Composed, field: str) -> None:
     """A From domain the lane may not use is bad input for that lane: 422, not 403."""
     try:
-        check_sender(lane, composed.from_addr.domain, field)
+        check_sender(config, lane, composed.from_addr.domain, field)
     except PermissionDenied as exc:
         raise InputError(exc.field, exc.problem, exc.fix) from exc
 

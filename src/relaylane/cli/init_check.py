@@ -5,9 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
-from relaylane.cli.common import ConfigOption, JsonOption, console, load, print_json, user_errors
-from relaylane.config import write_starter
+from relaylane.cli.common import (
+    ConfigOption,
+    JsonOption,
+    console,
+    err_console,
+    load,
+    print_json,
+    user_errors,
+)
+from relaylane.config import Config, write_starter
 
 
 def init(
@@ -20,14 +29,28 @@ def init(
     console.print(f"wrote {path}; edit it, then run [bold]relaylane check[/]")
 
 
+def warnings_of(cfg: Config) -> list[str]:
+    """What is valid but unsafe: lanes that nothing gates."""
+    return [
+        f'lane "{lane.name}" has no from_domains: any From domain is queued, signed or not, '
+        "aligned or not; add from_domains = [...] and a [domain] with its DKIM keys "
+        "(`relaylane doctor` fails this lane until then)"
+        for lane in cfg.lane
+        if not lane.from_domains
+    ]
+
+
 def check(config: Path | None = ConfigOption, json: bool = JsonOption) -> None:
-    """Validate the configuration; exit 1 with every problem named."""
+    """Validate the configuration; exit 1 with every problem named; warn about what is
+    valid but unsafe."""
     with user_errors():
         cfg = load(config)
+    warnings = warnings_of(cfg)
     if json:
         print_json(
             {
                 "ok": True,
+                "warnings": warnings,
                 "path": str(cfg.source_path),
                 "relays": [r.name for r in cfg.relay],
                 "lanes": [
@@ -48,3 +71,5 @@ def check(config: Path | None = ConfigOption, json: bool = JsonOption) -> None:
     for lane in cfg.lanes_by_priority():
         relays = ", ".join(str(r) for r in lane.relays)
         console.print(f"  lane {lane.name} ({lane.purpose.value}, {lane.strategy.value}): {relays}")
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)

@@ -25,6 +25,7 @@ from relaylane.delivery.compose import Composed, compose
 from relaylane.delivery.eml import compose_eml
 from relaylane.delivery.submit import build_message
 from relaylane.errors import InputError
+from relaylane.intake.lanes import check_sender
 
 
 def _read_text(path: Path, flag: str) -> str:
@@ -123,6 +124,7 @@ def send(
             else None
         )
         message = build_message(cfg, lane, composed, recipients, time.time(), mail_from=sender)
+        check_sender(cfg, cfg.lane_by_name(lane), composed.from_addr.domain, "--from")
         with store_for(cfg) as store:
             [ids] = store.queue.enqueue([message])
     pairs = [

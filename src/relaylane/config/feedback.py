@@ -1,5 +1,5 @@
-"""Configuration of what comes back: sending domains' return paths, the bounce receiver,
-bounce classification rules, and each lane's suppression policy.
+"""Configuration of what comes back: the bounce receiver, bounce classification rules,
+and each lane's suppression policy.
 
 Every default is named here and documented in docs/configuration.md.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import Field, StrictBool, StrictInt, ValidationInfo, field_validator
 
-from relaylane.config.base import Model, domain_name
+from relaylane.config.base import Model
 from relaylane.config.durations import Duration
 from relaylane.config.serving import Listen, existing_file
 from relaylane.config.sizes import Size
@@ -45,22 +45,6 @@ class LaneSuppression(Model):
     unsubscribes: StrictBool = True
     mailbox_full_limit: StrictInt = Field(default=DEFAULT_MAILBOX_FULL_LIMIT, ge=0)
     mailbox_full_window: Duration = Field(default=DEFAULT_MAILBOX_FULL_WINDOW, gt=0)
-
-
-class DomainConfig(Model):
-    """A sending domain ([domain."news.acme.test"]).
-
-    `return_path`: the envelope sender domain for relays of kind "mta"; when set, each
-    delivery's envelope sender becomes b-<token>@<return_path> (VERP) and its bounces come
-    back to relaylane's bounce receiver. A relay's own `return_path` table overrides it.
-    """
-
-    return_path: str | None = None
-
-    @field_validator("return_path")
-    @classmethod
-    def _return_path_ok(cls, value: str | None) -> str | None:
-        return None if value is None else domain_name(value)
 
 
 class BouncesConfig(Model):

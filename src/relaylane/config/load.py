@@ -21,7 +21,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from relaylane.config.base import domain_name
-from relaylane.config.feedback import BouncesConfig, ClassificationConfig, DomainConfig
+from relaylane.config.domains import DomainConfig
+from relaylane.config.feedback import BouncesConfig, ClassificationConfig
 from relaylane.config.models import (
     Config,
     LaneConfig,

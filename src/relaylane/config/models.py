@@ -36,16 +36,17 @@ from relaylane.config.base import Model as _Model
 from relaylane.config.base import bad_value as _bad_value
 from relaylane.config.base import domain_name as _domain
 from relaylane.config.base import problem as _problem
+from relaylane.config.domains import Alignment, DomainConfig
 from relaylane.config.durations import Duration, format_duration
 from relaylane.config.feedback import (
     BouncesConfig,
     ClassificationConfig,
-    DomainConfig,
     LaneSuppression,
 )
 from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
 from relaylane.config.webhooks import WebhooksConfig
 from relaylane.errors import NotFoundError
+from relaylane.policy.alignment import signing_domain_for
 from relaylane.policy.suppression import LaneRules, SuppressionPolicy
 from relaylane.policy.vocabulary import EspProvider, LanePurpose, RelayKind, Strategy, TlsMode
 
@@ -144,6 +145,11 @@ class RelayConfig(_Model):
     # Per sending domain, the return-path domain on this relay (kind "mta"); overrides the
     # domain's own return_path: { "news.acme.test" = "bounces-pf.news.acme.test" }.
     return_path: dict[str, str] = Field(default_factory=FrozenDict)
+    # Headers this relay rewrites (SES: Message-ID, Date), so they are not signed.
+    dkim_skip_headers: tuple[str, ...] = ()
+    # What SPF on the return-path domain must authorize for this relay (doctor checks it).
+    outbound_ips: tuple[str, ...] = ()
+    spf_include: NonEmptyStr | None = None
     smtputf8: StrictBool = False
 
     _password: str | None = PrivateAttr(default=None)
@@ -161,6 +167,26 @@ class RelayConfig(_Model):
     @classmethod
     def _return_paths_ok(cls, value: dict[str, str]) -> dict[str, str]:
         return FrozenDict({_domain(k): _domain(v) for k, v in value.items()})
+
+    @field_validator("outbound_ips")
+    @classmethod
+    def _ips_ok(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for ip in value:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise _bad_value(
+                    f'lists {ip!r}, which is not an IP address; write e.g. "192.0.2.10"'
+                ) from None
+        return value
+
+    @field_validator("dkim_skip_headers")
+    @classmethod
+    def _header_names_ok(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not name or any(ch <= " " or ch == ":" or ord(ch) > 126 for ch in name):
+                raise _bad_value(f'lists {name!r}, which is not a header name; e.g. "Date"')
+        return value
 
     @field_validator("host")
     @classmethod
@@ -472,6 +498,17 @@ class Config(_Model):
     def lanes_by_priority(self) -> tuple[LaneConfig, ...]:
         """Lanes in claim order: transactional first, file order within a priority."""
         return tuple(sorted(self.lane, key=lambda lane: lane.priority))
+
+    def signing_domain_for(self, from_domain: str) -> str | None:
+        """The configured domain whose DKIM signature aligns with mail From `from_domain`
+        (relaylane's keys, or the relay's with dkim_signed_by_relay), or None."""
+        signers = {name: domain.signs for name, domain in self.domain.items()}
+        strict = self.alignment_for(from_domain) is Alignment.STRICT
+        return signing_domain_for(from_domain, signers, strict)
+
+    def alignment_for(self, from_domain: str) -> Alignment:
+        domain = self.domain.get(from_domain)
+        return domain.alignment if domain is not None else Alignment.RELAXED
 
     def suppression_policy(self) -> SuppressionPolicy:
         """Each lane's [lane.suppression] as the pure policy the store applies."""

@@ -94,8 +94,17 @@ keep_raw = "256KB"
 
 # Sending domains. return_path: the envelope-sender domain for relays of kind "mta";
 # each delivery is sent as b-<signed token>@<return_path> (VERP), so bounces name it.
+# dkim: the keys relaylane signs with (RSA-2048 always; Ed25519 only in addition).
+# `relaylane dkim keygen DOMAIN --selector NAME` writes a key and prints its DNS record.
 [domain."tx.acme.test"]
 return_path = "bounces.tx.acme.test"
+# dkim = [ { selector = "rl2026a", key_file = "keys/tx-rsa.pem" },
+#          { selector = "rl2026e", key_file = "keys/tx-ed25519.pem" } ]
+# An ESP that signs this domain with its own aligned keys (doctor checks its selectors):
+# dkim_signed_by_relay = false
+# relay_selectors = ["s1", "s2"]
+# DMARC alignment the gate requires: "relaxed" (same organizational domain) or "strict".
+alignment = "relaxed"
 
 # Provider webhooks, served by `relaylane serve` under /v1/webhooks/PROVIDER. A table
 # turns its endpoint on; see docs/bounces.md for each provider's set-up.
@@ -152,6 +161,11 @@ smtputf8 = false
 # For kind = "esp": "ses", "sendgrid", "mailgun", "postmark" or "other"; relaylane adds
 # the header that brings each delivery's id back in that provider's webhook events.
 # provider = "ses"
+# Headers this relay rewrites (SES rewrites Message-ID and Date), so they are not signed.
+# dkim_skip_headers = ["Message-ID", "Date"]
+# What SPF on the return-path domain must authorize for this relay (doctor checks it).
+# outbound_ips = ["192.0.2.10"]
+# spf_include = "amazonses.com"
 
 [[relay]]
 name = "tx-backup"

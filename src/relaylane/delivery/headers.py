@@ -98,6 +98,19 @@ def delivery_headers(*, message_id: str | None, date: str | None, to: str | None
     return "".join(lines).encode("utf-8")
 
 
+_FEEDBACK_PART = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def feedback_id(campaign: str, lane: str, purpose: str, sender: str) -> bytes:
+    """`Feedback-ID: campaign:lane:purpose:sender` (Gmail's feedback loop reports
+    complaints per stream by these fields; the last is the stable sender id). No
+    per-message identifiers; ':' and other separators in a part become '-'."""
+    parts = [
+        _FEEDBACK_PART.sub("-", p).strip("-") or "-" for p in (campaign, lane, purpose, sender)
+    ]
+    return f"Feedback-ID: {':'.join(parts)}\r\n".encode("ascii")
+
+
 def new_message_id(domain: str) -> str:
     """A new `<token@domain>`: the token is 26 base32 characters, 48 bits of milliseconds
     then 80 random bits, so ids sort by creation time (to the millisecond)."""

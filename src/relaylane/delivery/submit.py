@@ -8,11 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 
-from relaylane.config.models import Config
+from relaylane.config.models import Config, LaneConfig
 from relaylane.delivery.addresses import Address
 from relaylane.delivery.compose import Composed
-from relaylane.delivery.headers import delivery_headers, format_date, new_message_id
+from relaylane.delivery.headers import (
+    delivery_headers,
+    feedback_id,
+    format_date,
+    new_message_id,
+)
 from relaylane.errors import InputError
+from relaylane.policy.alignment import organizational_domain
+from relaylane.policy.vocabulary import LanePurpose
 from relaylane.records import NewDelivery, NewMessage
 
 
@@ -46,6 +53,7 @@ def build_message(
     existing = _existing_message_id(composed.body) if composed.has_message_id else ""
     date = format_date(now)
     domain = composed.from_addr.domain
+    stream = _feedback_header(lane, composed, domain, origin)
     return NewMessage(
         lane=lane.name,
         mail_from=sender.addr,
@@ -54,7 +62,9 @@ def build_message(
         smtputf8=_needs_smtputf8(composed, sender, recipients),
         created_at=now,
         expires_at=now + lane.max_age,
-        deliveries=tuple(_delivery(composed, r, domain, date, existing) for r in recipients),
+        deliveries=tuple(
+            _delivery(composed, r, domain, date, existing, stream) for r in recipients
+        ),
         source=origin.source,
         submitter=origin.submitter,
         notify=origin.notify,
@@ -74,8 +84,23 @@ class Origin:
     metadata: tuple[tuple[str, str], ...] = ()
 
 
+def _feedback_header(lane: LaneConfig, composed: Composed, domain: str, origin: Origin) -> bytes:
+    """Bulk lanes carry a Feedback-ID (campaign or lane, lane, purpose, sender), unless
+    the message has its own."""
+    if lane.purpose is LanePurpose.TRANSACTIONAL or _has_header(composed.body, b"feedback-id"):
+        return b""
+    campaign = dict(origin.metadata).get("campaign") or lane.name
+    return feedback_id(campaign, lane.name, lane.purpose.value, organizational_domain(domain))
+
+
+def _has_header(body: bytes, name: bytes) -> bool:
+    end = body.find(b"\r\n\r\n")
+    block = body[: end if end >= 0 else len(body)].lower()
+    return block.startswith(name + b":") or (b"\n" + name + b":") in block
+
+
 def _delivery(
-    composed: Composed, rcpt: Address, domain: str, date: str, existing: str
+    composed: Composed, rcpt: Address, domain: str, date: str, existing: str, stream: bytes
 ) -> NewDelivery:
     """One delivery with the header lines it alone carries, made and checked once here so
     the send path only concatenates bytes."""
@@ -86,7 +111,9 @@ def _delivery(
         to=None if composed.has_to else rcpt.header(),
     )
     message_id = own_id or existing
-    return NewDelivery(recipient=rcpt.addr, header_message_id=message_id, header_prefix=prefix)
+    return NewDelivery(
+        recipient=rcpt.addr, header_message_id=message_id, header_prefix=prefix + stream
+    )
 
 
 def _existing_message_id(body: bytes) -> str:

@@ -33,8 +33,10 @@ def resolve_lane(
     return config.lane_by_name(name)
 
 
-def check_sender(lane: LaneConfig, from_domain: str, field: str) -> None:
-    """Refuse a From domain the lane may not send as (its reputation stays its own)."""
+def check_sender(config: Config, lane: LaneConfig, from_domain: str, field: str) -> None:
+    """The alignment gate. Refuse a From domain the lane may not send as (its reputation
+    stays its own), and, on a gated lane (one with from_domains), a From domain that no
+    aligned DKIM signature would cover: nothing misaligned is ever queued."""
     if not lane.allows_from(from_domain):
         raise PermissionDenied(
             field,
@@ -42,4 +44,14 @@ def check_sender(lane: LaneConfig, from_domain: str, field: str) -> None:
             f"{', '.join(lane.from_domains)})",
             f"send from an address at one of those domains, or add {from_domain!r} to the "
             "lane's from_domains",
+        )
+    if lane.from_domains and config.signing_domain_for(from_domain) is None:
+        mode = config.alignment_for(from_domain)
+        raise InputError(
+            field,
+            f"lane {lane.name!r} only queues mail with an aligned DKIM signature, and "
+            f"{from_domain!r} has none ({mode.value} alignment)",
+            f'add [domain."{from_domain}"] dkim = [{{ selector = "...", key_file = "..." }}] '
+            f"(`relaylane dkim keygen {from_domain} --selector NAME` makes the key), or "
+            "dkim_signed_by_relay = true when the relay's provider signs it with aligned keys",
         )

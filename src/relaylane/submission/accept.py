@@ -71,7 +71,7 @@ def _prepare(config: Config, sub: Submission, now: float) -> NewMessage:
     if composed.size > limit:
         raise Refused(replies.too_big(limit))
     lane = resolve_lane(config, sub.principal, requested, LANE_HEADER)
-    check_sender(lane, composed.from_addr.domain, "From header")
+    check_sender(config, lane, composed.from_addr.domain, "From header")
     notify = "dsn" if sub.principal.notify is Notify.DSN else None
     return build_message(
         config,

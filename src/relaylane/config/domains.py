@@ -1,0 +1,87 @@
+"""Sending domains ([domain."news.acme.test"]): return path, DKIM keys, alignment.
+
+Every default is named here and documented in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import StrictBool, ValidationInfo, field_validator
+
+from relaylane.config.base import Model, bad_value, domain_name, problem
+from relaylane.config.serving import existing_file
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_SELECTOR = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+
+
+class Alignment(StrEnum):
+    """DMARC identifier alignment the gate requires between From and the DKIM d= domain."""
+
+    RELAXED = "relaxed"  # same organizational domain (Public Suffix List)
+    STRICT = "strict"  # exactly the same domain
+
+
+class DkimKeyConfig(Model):
+    """One signing key: { selector = "rl2026a", key_file = "keys/news-rsa.pem" }."""
+
+    selector: str
+    key_file: Path
+
+    @field_validator("selector")
+    @classmethod
+    def _selector_ok(cls, value: str) -> str:
+        if not _SELECTOR.fullmatch(value):
+            raise bad_value(
+                "is not a DKIM selector; use DNS labels (letters, digits, '-', '.' between "
+                'labels), e.g. "rl2026a"'
+            )
+        return value
+
+    @field_validator("key_file")
+    @classmethod
+    def _key_file_ok(cls, value: Path, info: ValidationInfo) -> Path:
+        path = existing_file(value, info)
+        assert path is not None
+        return path
+
+
+class DomainConfig(Model):
+    """A sending domain ([domain."news.acme.test"]).
+
+    - `return_path`: the envelope sender domain for relays of kind "mta"; when set, each
+      delivery's envelope sender becomes b-<token>@<return_path> (VERP) and its bounces
+      come back to relaylane's bounce receiver. A relay's own `return_path` overrides it.
+    - `dkim`: the keys relaylane signs with (an RSA-2048 key always; Ed25519 in addition).
+    - `dkim_signed_by_relay`: an ESP signs this domain with its own aligned keys
+      (`relay_selectors` names them, so `doctor` can check they are published).
+    - `alignment`: relaxed (organizational domain) by default, or strict.
+    """
+
+    return_path: str | None = None
+    dkim: tuple[DkimKeyConfig, ...] = ()
+    dkim_signed_by_relay: StrictBool = False
+    relay_selectors: tuple[str, ...] = ()
+    alignment: Alignment = Alignment.RELAXED
+
+    @field_validator("return_path")
+    @classmethod
+    def _return_path_ok(cls, value: str | None) -> str | None:
+        return None if value is None else domain_name(value)
+
+    @field_validator("dkim")
+    @classmethod
+    def _one_selector_each(cls, value: tuple[DkimKeyConfig, ...]) -> tuple[DkimKeyConfig, ...]:
+        seen = [k.selector for k in value]
+        doubled = sorted({s for s in seen if seen.count(s) > 1})
+        if doubled:
+            raise problem(f"dkim lists selector {doubled[0]!r} twice; give each key its own")
+        return value
+
+    @property
+    def signs(self) -> bool:
+        """Does mail from this domain get an aligned DKIM signature (ours or the relay's)?"""
+        return bool(self.dkim) or self.dkim_signed_by_relay
