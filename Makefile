@@ -37,6 +37,7 @@ bench: $(STAMP)
 	bash bench/ensure-postfix.sh
 	bench/throughput
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/dkim_signing.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -16,7 +16,6 @@ from relaylane.delivery.submit import build_message
 from relaylane.delivery.worker import Worker
 from relaylane.store import Store
 
-
 _KEY_DIR: Path | None = None
 
 

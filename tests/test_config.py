@@ -249,7 +249,8 @@ def test_durations_round_trip_composed_text(d: int, h: int, m: int, s: int, ms: 
 
 
 def test_starter_toml_loads_as_written(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, STARTER_TOML), env={})
+    write_starter(tmp_path / "relaylane.toml")
+    config = load_config(tmp_path / "relaylane.toml", env={})
     assert [r.name for r in config.relay] == ["tx-primary", "tx-backup", "mkt-a", "mkt-b", "out-a"]
     lanes = {lane.name: lane for lane in config.lane}
     assert lanes["transactional"].strategy is Strategy.FAILOVER

@@ -9,7 +9,7 @@ import pytest
 from relaylane.auth.principal import Principal, Scope
 from relaylane.errors import InputError, PermissionDenied
 from relaylane.intake.lanes import check_sender, resolve_lane
-from tests.helpers import lane, make_config, relay, dkim_key_file
+from tests.helpers import dkim_key_file, lane, make_config, relay
 
 
 def config(tmp_path: Path):  # type: ignore[no-untyped-def]

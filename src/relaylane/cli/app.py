@@ -8,6 +8,7 @@ from relaylane.cli import (
     bounces,
     db,
     demo,
+    dkim,
     init_check,
     keys,
     messages,
@@ -38,6 +39,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(smtp_users.app, name="smtp-users")
 app.add_typer(suppress.app, name="suppress")
 app.add_typer(bounces.app, name="bounces")
+app.add_typer(dkim.app, name="dkim")
 app.command("demo")(demo.demo)
 
 

@@ -23,10 +23,15 @@ def init(
     path: Path = typer.Argument(Path("relaylane.toml"), help="Where to write the starter file."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
-    """Write a commented starter relaylane.toml."""
+    """Write a commented starter relaylane.toml, and the DKIM keys it names."""
     with user_errors():
-        write_starter(path, force=force)
-    console.print(f"wrote {path}; edit it, then run [bold]relaylane check[/]")
+        keys = write_starter(path, force=force)
+    for key in keys:
+        console.print(f"wrote DKIM key {key} (mode 0600)", highlight=False)
+    console.print(
+        f"wrote {path}; edit it, then run [bold]relaylane check[/] and "
+        "[bold]relaylane doctor[/] (it prints the DNS records to publish)"
+    )
 
 
 def warnings_of(cfg: Config) -> list[str]:

@@ -8,11 +8,15 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
-from pydantic import StrictBool, ValidationInfo, field_validator
+from pydantic import PrivateAttr, StrictBool, ValidationInfo, field_validator, model_validator
 
 from relaylane.config.base import Model, bad_value, domain_name, problem
 from relaylane.config.serving import existing_file
+
+if TYPE_CHECKING:
+    from relaylane.dkim.keys import SigningKey
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _SELECTOR = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
@@ -26,10 +30,19 @@ class Alignment(StrEnum):
 
 
 class DkimKeyConfig(Model):
-    """One signing key: { selector = "rl2026a", key_file = "keys/news-rsa.pem" }."""
+    """One signing key: { selector = "rl2026a", key_file = "keys/news-rsa.pem" }.
+
+    The key is read and checked when the configuration loads (RSA of at least 2048 bits,
+    or Ed25519); it lives only in memory, never in dumps, logs or the store."""
 
     selector: str
     key_file: Path
+
+    _key: SigningKey | None = PrivateAttr(default=None)
+
+    def signing_key(self) -> SigningKey:
+        assert self._key is not None, "loaded when the configuration is validated"
+        return self._key
 
     @field_validator("selector")
     @classmethod
@@ -47,6 +60,16 @@ class DkimKeyConfig(Model):
         path = existing_file(value, info)
         assert path is not None
         return path
+
+    @model_validator(mode="after")
+    def _load(self) -> Self:
+        from relaylane.dkim.keys import load_signing_key
+
+        try:
+            self._key = load_signing_key(self.key_file, self.selector)
+        except ValueError as exc:
+            raise problem(str(exc)) from None
+        return self
 
 
 class DomainConfig(Model):
@@ -79,6 +102,12 @@ class DomainConfig(Model):
         doubled = sorted({s for s in seen if seen.count(s) > 1})
         if doubled:
             raise problem(f"dkim lists selector {doubled[0]!r} twice; give each key its own")
+        if value and not any(k.signing_key().kind == "rsa" for k in value):
+            raise problem(
+                "dkim has no RSA key; some receivers do not verify Ed25519 yet, so an "
+                "RSA-2048 key is always needed (Ed25519 only in addition): add one made "
+                "with `relaylane dkim keygen DOMAIN --selector NAME --type rsa`"
+            )
         return value
 
     @property

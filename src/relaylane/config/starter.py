@@ -96,15 +96,25 @@ keep_raw = "256KB"
 # each delivery is sent as b-<signed token>@<return_path> (VERP), so bounces name it.
 # dkim: the keys relaylane signs with (RSA-2048 always; Ed25519 only in addition).
 # `relaylane dkim keygen DOMAIN --selector NAME` writes a key and prints its DNS record.
+# `relaylane init` made these keys (mode 0600); publish the records that
+# `relaylane doctor` prints before sending for real.
 [domain."tx.acme.test"]
 return_path = "bounces.tx.acme.test"
-# dkim = [ { selector = "rl2026a", key_file = "keys/tx-rsa.pem" },
-#          { selector = "rl2026e", key_file = "keys/tx-ed25519.pem" } ]
+dkim = [ { selector = "rl1", key_file = "keys/tx.acme.test-rl1.pem" } ]
+# Add Ed25519 as a second signature (never alone):
+# dkim = [ { selector = "rl1", key_file = "keys/tx.acme.test-rl1.pem" },
+#          { selector = "rl1e", key_file = "keys/tx.acme.test-rl1e.pem" } ]
 # An ESP that signs this domain with its own aligned keys (doctor checks its selectors):
 # dkim_signed_by_relay = false
 # relay_selectors = ["s1", "s2"]
 # DMARC alignment the gate requires: "relaxed" (same organizational domain) or "strict".
 alignment = "relaxed"
+
+[domain."news.acme.test"]
+dkim = [ { selector = "rl1", key_file = "keys/news.acme.test-rl1.pem" } ]
+
+[domain."outreach.acme.test"]
+dkim = [ { selector = "rl1", key_file = "keys/outreach.acme.test-rl1.pem" } ]
 
 # Provider webhooks, served by `relaylane serve` under /v1/webhooks/PROVIDER. A table
 # turns its endpoint on; see docs/bounces.md for each provider's set-up.
@@ -222,8 +232,10 @@ strategy = "failover"
 max_age = "1h"
 # Transactional lanes may not share relays with marketing or outreach lanes unless true.
 allow_shared_relays = false
-# From domains this lane may send as (empty: any). Other From domains are refused at intake.
-from_domains = []
+# From domains this lane may send as. Other From domains are refused at intake, and so
+# is mail from a domain without an aligned DKIM key (the alignment gate). Empty: any
+# domain, ungated (`check` warns, `doctor` fails it).
+from_domains = ["tx.acme.test"]
 # Retry delays: first, then multiplied by factor, never above cap, each varied by
 # +/- jitter (a fraction). Default cap 1h for transactional lanes, 4h for others.
 retry = { first = "5m", cap = "1h", factor = 2.0, jitter = 0.2 }
@@ -247,6 +259,7 @@ purpose = "marketing"
 relays = ["mkt-a:3", "mkt-b:1"]
 strategy = "weighted"
 max_age = "3d"
+from_domains = ["news.acme.test"]
 retry = { first = "5m", cap = "4h", factor = 2.0, jitter = 0.2 }
 
 [[lane]]
@@ -255,12 +268,18 @@ purpose = "outreach"
 relays = ["out-a"]
 strategy = "sticky"
 max_age = "3d"
+from_domains = ["outreach.acme.test"]
 retry = { first = "5m", cap = "4h" }
 """
 
 
-def write_starter(path: Path, force: bool = False) -> None:
-    """Write STARTER_TOML to `path`; refuse to replace an existing file unless `force`."""
+STARTER_KEYS = ("tx.acme.test", "news.acme.test", "outreach.acme.test")
+
+
+def write_starter(path: Path, force: bool = False) -> list[Path]:
+    """Write STARTER_TOML to `path`, and the DKIM keys it names (keys/DOMAIN-rl1.pem next
+    to it, mode 0600, kept when they exist); refuse to replace an existing file unless
+    `force`. Returns the key files made."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(str(path), ["this is a directory; give the path of the file to write"])
@@ -276,3 +295,17 @@ def write_starter(path: Path, force: bool = False) -> None:
         raise ConfigError(
             str(path), [f"cannot write the file ({exc.strerror}); check the directory"]
         ) from None
+    return _write_keys(path.parent / "keys")
+
+
+def _write_keys(directory: Path) -> list[Path]:
+    from relaylane.dkim import generate_key, write_private_key
+
+    made = []
+    directory.mkdir(parents=True, exist_ok=True)
+    for domain in STARTER_KEYS:
+        key = directory / f"{domain}-rl1.pem"
+        if not key.exists():
+            write_private_key(key, generate_key("rsa"))
+            made.append(key)
+    return made

@@ -33,8 +33,10 @@ from relaylane.clock import Clock, SystemClock
 from relaylane.config.models import Config, LaneConfig, RelayConfig
 from relaylane.delivery.board import RelayBoard
 from relaylane.delivery.session import RelaySession, SendReport, SmtpSession
+from relaylane.delivery.signing import BodyParts, SigningPlan, signed_payload, split_body
 from relaylane.delivery.stamp import envelope_sender, stamp_headers
 from relaylane.delivery.stats import WorkerStats
+from relaylane.dkim.rotation import Rotation
 from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier
 from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay
 from relaylane.policy.retry import RetrySchedule
@@ -63,6 +65,7 @@ class QueueStore(Protocol):
     def renew(self, owner: str, now: float, lease: float) -> int: ...
     def reclaim_expired(self, now: float) -> int: ...
     def key_ring(self, now: float) -> KeyRing: ...
+    def dkim_rotations(self) -> list[Rotation]: ...
     def step(
         self,
         results: Sequence[DeliveryResult],
@@ -86,9 +89,11 @@ class Job:
     tried: set[str] = field(default_factory=set)  # relays that had an infrastructure fault
     token: str = ""  # the signed delivery token, made once per claim
 
-    def payload(self, relay: RelayConfig) -> bytes:
+    def payload(self, relay: RelayConfig, plan: SigningPlan, parts: BodyParts) -> bytes:
+        """Stamped and, where a key aligns with the From domain, DKIM-signed."""
         stamp = stamp_headers(self.token, relay.provider)
-        return b"".join((stamp, self.claim.prefix, self.body.body))
+        signer = plan.signer(self.body.from_domain, relay)
+        return signed_payload(signer, stamp, self.claim.prefix, self.body.body, parts)
 
 
 def new_owner() -> str:
@@ -117,6 +122,8 @@ class Worker:
         self._suppression = config.suppression_policy()
         self._ring: KeyRing | None = None
         self._return_paths: dict[tuple[str, str], str | None] = {}
+        self._signing = SigningPlan(config)
+        self._body_parts: dict[int, BodyParts] = {}
         self._ring_loaded = 0.0
         self.queue = queue
         self.clock: Clock = clock or SystemClock()
@@ -266,7 +273,8 @@ class Worker:
     def _trim_bodies(self) -> None:
         """Keep the most recently used bodies (a shared campaign body stays while used)."""
         while len(self._bodies) > BODY_CACHE_SIZE:
-            self._bodies.popitem(last=False)
+            message_id, _ = self._bodies.popitem(last=False)
+            self._body_parts.pop(message_id, None)
 
     def _admit(self, lane: LaneConfig, claims: list[Claimed]) -> None:
         self._inflight[lane.name] += len(claims)
@@ -337,11 +345,10 @@ class Worker:
                     self._route(job, self.clock.now())
                     continue
                 try:
+                    sender = self._envelope_sender(job, cfg)
+                    payload = job.payload(cfg, self._signing, self._parts_of(job))
                     report = await session.send(
-                        self._envelope_sender(job, cfg),
-                        job.claim.recipient,
-                        job.payload(cfg),
-                        job.body.smtputf8,
+                        sender, job.claim.recipient, payload, job.body.smtputf8
                     )
                 except Exception as exc:  # a bug must never lose or strand the delivery
                     log.exception("unexpected error sending delivery %s", job.claim.id)
@@ -357,6 +364,14 @@ class Worker:
             if not self._stopping:
                 self._grow(cfg.name)
 
+    def _parts_of(self, job: Job) -> BodyParts:
+        """The body split and hashed once per stored message (shared by its deliveries)."""
+        message_id = job.claim.message_id
+        parts = self._body_parts.get(message_id)
+        if parts is None:
+            parts = self._body_parts[message_id] = split_body(job.body.body)
+        return parts
+
     def _envelope_sender(self, job: Job, cfg: RelayConfig) -> str:
         if not job.token:
             assert self._ring is not None, "run() loads the key ring first"
@@ -367,11 +382,12 @@ class Worker:
         return envelope_sender(job.body.mail_from, job.token, self._return_paths[key])
 
     async def _load_ring(self) -> None:
-        """The token keys, re-read every KEY_RING_REFRESH so a rotation reaches every
-        worker without a restart."""
+        """The token keys and DKIM rotations, re-read every KEY_RING_REFRESH so a rotation
+        reaches every worker without a restart."""
         now = self.clock.now()
         if self._ring is None or now - self._ring_loaded >= KEY_RING_REFRESH:
             self._ring = await self._db(self.queue.key_ring, now)
+            self._signing.use_rotations(await self._db(self.queue.dkim_rotations))
             self._ring_loaded = now
 
     def _forget(self, relay: str) -> None:

@@ -108,6 +108,27 @@ def _behaviours(throttle_after: int) -> dict[str, Behaviour]:
     }
 
 
+DEMO_DOMAINS = ("tx.acme.test", "news.acme.test", "outreach.acme.test")
+
+
+def demo_domains(keys: Path) -> dict[str, object]:
+    """Each lane's sending subdomain with its own DKIM key, so the alignment gate passes
+    and every demo message leaves signed."""
+    from relaylane.dkim import generate_key, write_private_key
+
+    keys.mkdir(parents=True, exist_ok=True)
+    domains: dict[str, object] = {}
+    for name in DEMO_DOMAINS:
+        path = keys / f"{name}-demo.pem"
+        if not path.exists():
+            write_private_key(path, generate_key("rsa"))
+        domains[name] = {
+            "return_path": f"bounces.{name}",
+            "dkim": [{"selector": "demo", "key_file": str(path)}],
+        }
+    return domains
+
+
 async def build_world(workdir: Path, throttle_after: int = 300) -> DemoWorld:
     host = RelayHost(throttle_after)
     ports = await asyncio.to_thread(host.start)
@@ -128,6 +149,7 @@ async def build_world(workdir: Path, throttle_after: int = 300) -> DemoWorld:
 
     data = {
         "store": {"url": f"sqlite:///{workdir / 'demo.db'}"},
+        "domain": await asyncio.to_thread(demo_domains, workdir / "keys"),
         "worker": {"lease": "60s", "claim_batch": 256, "idle_poll": "100ms"},
         "relay": [
             relay("tx-primary", 2),
@@ -145,18 +167,21 @@ async def build_world(workdir: Path, throttle_after: int = 300) -> DemoWorld:
                 "strategy": "failover",
                 "relays": ["tx-primary", "tx-backup"],
                 "max_age": "1h",
+                "from_domains": ["tx.acme.test"],
             },
             {
                 "name": "marketing",
                 "purpose": "marketing",
                 "strategy": "weighted",
                 "relays": ["mkt-a:3", "mkt-b:1", "mkt-c:2"],
+                "from_domains": ["news.acme.test"],
             },
             {
                 "name": "outreach",
                 "purpose": "outreach",
                 "strategy": "sticky",
                 "relays": ["out-a", "out-b"],
+                "from_domains": ["outreach.acme.test"],
             },
         ],
     }

@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from relaylane.store.credentials import SqlCredentials
+from relaylane.store.dkim_rotations import SqlRotations
 from relaylane.store.engine import create_engine, ensure_schema
 from relaylane.store.feedback import SqlFeedback
 from relaylane.store.intake import SqlIntake
@@ -27,6 +28,7 @@ class Store:
     suppressions: SqlSuppressions
     token_keys: SqlTokenKeys
     feedback: SqlFeedback
+    rotations: SqlRotations
 
     def close(self) -> None:
         self.engine.dispose()
@@ -46,6 +48,7 @@ def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) 
         suppressions=SqlSuppressions(engine),
         token_keys=SqlTokenKeys(engine),
         feedback=SqlFeedback(engine),
+        rotations=SqlRotations(engine),
     )
 
 

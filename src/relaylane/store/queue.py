@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence, Set
 import sqlalchemy as sa
 
 from relaylane.bounces.tokens import KeyRing
+from relaylane.dkim.rotation import Rotation
 from relaylane.policy.suppression import SuppressionPolicy, address_key
 from relaylane.policy.vocabulary import (
     CLAIMABLE_STATES,
@@ -32,6 +33,7 @@ from relaylane.records import (
     StoredBody,
 )
 from relaylane.store.address_outcomes import apply_address_outcomes, outcomes_of_results
+from relaylane.store.dkim_rotations import SqlRotations
 from relaylane.store.prepared import Prepared, sane_rowcount
 from relaylane.store.schema import attempts, deliveries, messages
 from relaylane.store.suppressions import stop_suppressed
@@ -133,6 +135,10 @@ class SqlQueue:
     def key_ring(self, now: float) -> KeyRing:
         """The keys that sign each delivery's VERP address and X-Relaylane-ID."""
         return self._keys.ring(now)
+
+    def dkim_rotations(self) -> list[Rotation]:
+        """DKIM rotations, so a worker signs with a switched-to key without a restart."""
+        return SqlRotations(self.engine).list()
 
     # -- intake -------------------------------------------------------------------
     def enqueue(self, batch: Sequence[NewMessage]) -> list[list[int]]:

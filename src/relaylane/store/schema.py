@@ -195,3 +195,21 @@ feedback = sa.Table(
     sa.Index("ix_feedback_delivery", "delivery_id"),
     sa.Index("ix_feedback_received", "received_at"),
 )
+
+# DKIM key rotations (`relaylane dkim rotate`): a new key waits (`pending`) until doctor
+# sees its record published, then signs instead of the old selector (`switched`); the old
+# public key must stay published for 7 days after `switched_at` (`done` after that).
+dkim_rotations = sa.Table(
+    "dkim_rotations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("domain", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # rsa | ed25519
+    sa.Column("old_selector", sa.String(63), nullable=True),
+    sa.Column("new_selector", sa.String(63), nullable=False),
+    sa.Column("key_file", sa.Text, nullable=False),  # a path: the key itself never is here
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("switched_at", sa.Float, nullable=True),
+    sa.UniqueConstraint("domain", "new_selector", name="uq_dkim_rotation_selector"),
+)
