@@ -81,3 +81,31 @@ async def test_a_switched_rotation_signs_with_the_new_selector(
         [data] = [m.data for m in sim.received]
     assert b"s=rl2;" in data and b"s=rltest;" not in data
     assert dkim.verify(data, dnsfunc=lambda name, timeout=5: new_txt)
+
+
+async def test_dkimpy_verifies_through_the_loopback_dns_server(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    """The independent verifier fetches the public key over DNS, from a real server."""
+    import dns.resolver
+
+    from tests.dnsserver import DnsServer
+
+    zone = {"rltest._domainkey.acme.test": [("TXT", TXT.decode())]}
+    with DnsServer(zone) as server:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers, resolver.port = ["127.0.0.1"], server.port
+
+        def over_dns(name: bytes, timeout: int = 5) -> bytes:
+            answer = resolver.resolve(name.decode(), "TXT", lifetime=timeout)
+            return b"".join(b"".join(r.strings) for r in answer)
+
+        async with SimRelay(Behaviour()) as sim:
+            cfg = make_config(store_url, [relay("r1", sim.port)], [lane("tx", ["r1"])], tmp_path)
+            queue(store, cfg, "tx", ["a@example.test"], time.time())
+            await deliver(cfg, store)
+            [data] = [m.data for m in sim.received]
+        assert dkim.verify(data, dnsfunc=over_dns)
+        assert any("_domainkey" in q for q in map(str, server.queries))
+        extra_from = b"From: Mallory <m@evil.example>\r\n" + data
+        assert not dkim.verify(extra_from, dnsfunc=over_dns)

@@ -9,6 +9,7 @@ from relaylane.cli import (
     db,
     demo,
     dkim,
+    doctor,
     init_check,
     keys,
     messages,
@@ -33,6 +34,7 @@ app.command("send")(send.send)
 app.command("worker")(worker.worker)
 app.command("serve")(serve.serve)
 app.command("status")(status.status)
+app.command("doctor")(doctor.doctor)
 app.add_typer(messages.app, name="messages")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
