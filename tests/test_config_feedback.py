@@ -127,3 +127,17 @@ def test_a_bad_rules_file_is_reported_at_load_with_its_rule(tmp_path: Path) -> N
     text = '[classification]\nrules_file = "rules.toml"\n' + BASE
     [problem] = problems_of(tmp_path, text)
     assert "classification.rules_file" in problem and "rule[0]: match = '('" in problem
+
+
+def test_a_config_with_keys_pickles_without_key_material(tmp_path: Path) -> None:
+    """Benchmarks and process pools hand the config to another process."""
+    import pickle
+
+    from tests.helpers import lane, make_config, relay
+
+    config = make_config("sqlite://", [relay("r", 1)], [lane("tx", ["r"])], tmp_path)
+    blob = pickle.dumps(config)
+    assert b"PRIVATE KEY" not in blob and b"RSAPrivateKey" not in blob
+    again = pickle.loads(blob)
+    assert again.model_dump() == config.model_dump()
+    assert again.domain["acme.test"].dkim[0].signing_key().kind == "rsa"

@@ -62,3 +62,6 @@ class FrozenDict(dict[str, Any]):
         raise TypeError("configuration tables are read-only")
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[str, Any]]]:
+        return (FrozenDict, (dict(self),))

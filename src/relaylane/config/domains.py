@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import PrivateAttr, StrictBool, ValidationInfo, field_validator, model_validator
 
@@ -41,8 +41,18 @@ class DkimKeyConfig(Model):
     _key: SigningKey | None = PrivateAttr(default=None)
 
     def signing_key(self) -> SigningKey:
-        assert self._key is not None, "loaded when the configuration is validated"
+        if self._key is None:  # after unpickling (a worker process): read it again
+            from relaylane.dkim.keys import load_signing_key
+
+            self._key = load_signing_key(self.key_file, self.selector)
         return self._key
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickled (to hand a config to another process) without the key material."""
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        private["_key"] = None
+        return {**state, "__pydantic_private__": private}
 
     @field_validator("selector")
     @classmethod
