@@ -109,3 +109,21 @@ async def test_dkimpy_verifies_through_the_loopback_dns_server(
         assert any("_domainkey" in q for q in map(str, server.queries))
         extra_from = b"From: Mallory <m@evil.example>\r\n" + data
         assert not dkim.verify(extra_from, dnsfunc=over_dns)
+
+
+async def test_nothing_unsigned_leaves_a_gated_lane_even_if_keys_vanish(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    from relaylane.config import load_config_data
+
+    async with SimRelay(Behaviour()) as sim:
+        lanes = [lane("tx", ["r1"], from_domains=["tx.acme.test"])]
+        cfg = make_config(store_url, [relay("r1", sim.port)], lanes, tmp_path)
+        [did] = queue(store, cfg, "tx", ["a@example.test"], time.time())
+        data = {"store": {"url": store_url}, "relay": [relay("r1", sim.port)], "lane": lanes}
+        keyless = load_config_data(data, source="<t>", base_dir=tmp_path, env={})
+        await deliver(keyless, store)
+        assert sim.received == []
+    [row] = [r for r in store.reads.list_deliveries() if r.id == did]
+    assert (row.state, row.bounce_class) == ("blocked", "relay_config")
+    assert row.last_reply is not None and "no aligned DKIM key for tx.acme.test" in row.last_reply

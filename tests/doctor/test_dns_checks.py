@@ -412,3 +412,15 @@ async def test_lookup_dmarc_for_the_alignment_gate(zone: Zone) -> None:
     with DnsServer(zone, origins=["acme.test"]) as server:
         found = await lookup_dmarc("tx.acme.test", DnsResolver([HOST], server.port, timeout=2))
     assert (found.adkim, found.policy, found.found_at) == ("s", "reject", "_dmarc.acme.test")
+
+
+async def test_an_unaligned_return_path_is_warned_about_not_required(
+    zone: Zone, data: dict[str, Any], tmp_path: Path
+) -> None:
+    data["domain"]["news.acme.test"]["return_path"] = "bounces.mailer.example"
+    for relay in data["relay"]:
+        relay.pop("return_path", None)
+    alignment = pick(await run(zone, data, tmp_path), "lane news", "bulk: alignment")
+    assert alignment.status == "warn"
+    assert "DMARC rests on DKIM alone" in alignment.reason
+    assert alignment.fix is not None and 'return_path = "bounces.news.acme.test"' in alignment.fix

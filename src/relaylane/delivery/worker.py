@@ -37,11 +37,11 @@ from relaylane.delivery.signing import BodyParts, SigningPlan, signed_payload, s
 from relaylane.delivery.stamp import envelope_sender, stamp_headers
 from relaylane.delivery.stats import WorkerStats
 from relaylane.dkim.rotation import Rotation
-from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier
+from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier, Verdict
 from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay
 from relaylane.policy.retry import RetrySchedule
 from relaylane.policy.suppression import SuppressionPolicy
-from relaylane.policy.vocabulary import Outcome
+from relaylane.policy.vocabulary import BounceClass, Outcome, Stage
 from relaylane.records import AttemptRecord, Claimed, DeliveryResult, Step, StoredBody
 
 T = TypeVar("T")
@@ -344,6 +344,8 @@ class Worker:
                 if not self.board.may_send(cfg.name, job.claim.id, self.clock.now()):
                     self._route(job, self.clock.now())
                     continue
+                if self._misaligned(job):
+                    continue
                 try:
                     sender = self._envelope_sender(job, cfg)
                     payload = job.payload(cfg, self._signing, self._parts_of(job))
@@ -363,6 +365,26 @@ class Worker:
             self._forget(cfg.name)
             if not self._stopping:
                 self._grow(cfg.name)
+
+    def _misaligned(self, job: Job) -> bool:
+        """The send-time half of the alignment gate: a gated lane's delivery whose From
+        domain no longer has an aligned signer (the configuration changed after it was
+        queued) is held, never sent unsigned."""
+        domain = job.body.from_domain
+        if not job.lane.from_domains or self.config.signing_domain_for(domain) is not None:
+            return False
+        now = self.clock.now()
+        why = (
+            f"held: no aligned DKIM key for {domain} any more (lane {job.lane.name} is "
+            "gated); restore its [domain] dkim keys and restart the worker"
+        )
+        verdict = Verdict(Outcome.BLOCKED, BounceClass.RELAY_CONFIG, why)
+        note = AttemptRecord(now, None, Stage.LOCAL, None, why, Outcome.BLOCKED,
+                             BounceClass.RELAY_CONFIG, 0.0)  # fmt: skip
+        relay = job.claim.relay or job.lane.relay_names[0]
+        policy = self._policies[job.lane.name]
+        self._finish(job, after_answer(job.claim, verdict, relay, now, policy, (note,)))
+        return True
 
     def _parts_of(self, job: Job) -> BodyParts:
         """The body split and hashed once per stored message (shared by its deliveries)."""

@@ -122,9 +122,13 @@ def _alignment(
     for domain in lane.from_domains:
         adkim = dmarc[domain].adkim if domain in dmarc else None
         status, text, fix = _aligned(config, domain, adkim)
-        if status == "pass":
-            paths = [p for p in return_paths if _same_org(p, domain)]
-            text += f", SPF aligned via {', '.join(sorted(paths))}" if paths else ""
+        paths = [p for p in return_paths if _same_org(p, domain)]
+        if status == "pass" and paths:
+            text += f", SPF aligned via {', '.join(sorted(paths))}"
+        elif status == "pass":  # checked and warned about, not required (DKIM suffices)
+            status = "warn"
+            text += "; no aligned return path, so DMARC rests on DKIM alone (SPF unaligned)"
+            fix = f'set [domain."{domain}"] return_path = "bounces.{domain}" for mta relays'
         found[status].append(text)
         fixes += [fix] if fix else []
     subject, name = f"lane {lane.name}", "bulk: alignment"
