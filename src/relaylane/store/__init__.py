@@ -12,6 +12,7 @@ from relaylane.store.dkim_rotations import SqlRotations
 from relaylane.store.engine import create_engine, ensure_schema
 from relaylane.store.feedback import SqlFeedback
 from relaylane.store.intake import SqlIntake
+from relaylane.store.pacing import SqlPacing
 from relaylane.store.queue import SqlQueue
 from relaylane.store.reads import Reads
 from relaylane.store.suppressions import SqlSuppressions
@@ -29,6 +30,7 @@ class Store:
     token_keys: SqlTokenKeys
     feedback: SqlFeedback
     rotations: SqlRotations
+    pacing: SqlPacing
 
     def close(self) -> None:
         self.engine.dispose()
@@ -49,6 +51,7 @@ def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) 
         token_keys=SqlTokenKeys(engine),
         feedback=SqlFeedback(engine),
         rotations=SqlRotations(engine),
+        pacing=SqlPacing(engine),
     )
 
 

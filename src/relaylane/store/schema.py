@@ -213,3 +213,30 @@ dkim_rotations = sa.Table(
     sa.Column("switched_at", sa.Float, nullable=True),
     sa.UniqueConstraint("domain", "new_selector", name="uq_dkim_rotation_selector"),
 )
+
+# Pacing: how much each relay (and each warm-up path) sent per hour and per day, so caps
+# and warm-up survive a restart; and every adaptive-backoff change with its cause.
+pacing_counts = sa.Table(
+    "pacing_counts",
+    metadata,
+    sa.Column("relay", sa.String(64), nullable=False),
+    sa.Column("path", sa.String(320), nullable=False),  # "" for the relay, else domain|provider
+    sa.Column("period", sa.String(8), nullable=False),  # hour | day
+    sa.Column("period_start", sa.Float, nullable=False),
+    sa.Column("sent", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("relay", "path", "period", "period_start", name="pk_pacing_counts"),
+)
+
+pacing_events = sa.Table(
+    "pacing_events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("relay", sa.String(64), nullable=False),
+    sa.Column("provider", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # slow | suspend | recover | warmup
+    sa.Column("rate", sa.Float, nullable=True),  # messages/s after the change
+    sa.Column("until", sa.Float, nullable=True),  # suspended until
+    sa.Column("cause", sa.Text, nullable=False),  # the reply or event text
+    sa.Index("ix_pacing_events_relay_at", "relay", "at"),
+)

@@ -1,0 +1,98 @@
+"""Pacing state at rest: sent counts per relay (and warm-up path) per hour and day, and
+adaptive-backoff events. The worker flushes its counts about once a second, so a restart
+keeps today's count (it may miss the last second's sends, never double them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from relaylane.store.schema import pacing_counts, pacing_events
+
+C = pacing_counts.c
+E = pacing_events.c
+
+
+@dataclass(frozen=True, slots=True)
+class SentCount:
+    relay: str
+    path: str  # "" for the relay itself, else "domain|provider"
+    period: str  # hour | day
+    period_start: float
+    sent: int
+
+
+@dataclass(frozen=True, slots=True)
+class PacingEvent:
+    at: float
+    relay: str
+    provider: str
+    action: str  # slow | suspend | recover | warmup
+    rate: float | None
+    until: float | None
+    cause: str
+
+
+class SqlPacing:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def flush(self, counts: Sequence[SentCount], events: Sequence[PacingEvent]) -> None:
+        """Add `counts` to the stored ones and append `events`, in one transaction."""
+        if not counts and not events:
+            return
+        with self.engine.begin() as conn:
+            for count in counts:
+                conn.execute(_increment(conn, count))
+            if events:
+                conn.execute(pacing_events.insert(), [vars_of(e) for e in events])
+
+    def counts_since(self, since: float) -> list[SentCount]:
+        stmt = sa.select(C.relay, C.path, C.period, C.period_start, C.sent).where(
+            C.period_start >= since
+        )
+        with self.engine.connect() as conn:
+            return [SentCount(*row) for row in conn.execute(stmt)]
+
+    def events(self, relay: str | None = None, limit: int = 100) -> list[PacingEvent]:
+        stmt = sa.select(E.at, E.relay, E.provider, E.action, E.rate, E.until, E.cause)
+        stmt = stmt.order_by(E.id.desc()).limit(limit)
+        if relay is not None:
+            stmt = stmt.where(E.relay == relay)
+        with self.engine.connect() as conn:
+            return [PacingEvent(*row) for row in conn.execute(stmt)]
+
+    def prune(self, before: float) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(pacing_counts.delete().where(C.period_start < before)).rowcount
+
+
+def _increment(conn: sa.Connection, count: SentCount) -> sa.Executable:
+    values = {
+        "relay": count.relay,
+        "path": count.path,
+        "period": count.period,
+        "period_start": count.period_start,
+        "sent": count.sent,
+    }
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(pacing_counts).values(**values)
+    return stmt.on_conflict_do_update(
+        index_elements=["relay", "path", "period", "period_start"],
+        set_={"sent": pacing_counts.c.sent + stmt.excluded.sent},
+    )
+
+
+def vars_of(event: PacingEvent) -> dict[str, object]:
+    return {
+        "at": event.at,
+        "relay": event.relay,
+        "provider": event.provider,
+        "action": event.action,
+        "rate": event.rate,
+        "until": event.until,
+        "cause": event.cause[:1000],
+    }
