@@ -32,6 +32,13 @@ from relaylane.config.feedback import (
     ClassificationConfig,
     LaneSuppression,
 )
+from relaylane.config.pacing import (
+    AdvanceWhen,
+    PacingConfig,
+    ProviderConfig,
+    ProviderRule,
+    WarmupConfig,
+)
 from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
 from relaylane.config.webhooks import (
     MailgunWebhookConfig,
@@ -284,9 +291,17 @@ def test_starter_toml_shows_every_key() -> None:
         *SendgridWebhookConfig.model_fields,
         *MailgunWebhookConfig.model_fields,
         *PostmarkWebhookConfig.model_fields,
+        *PacingConfig.model_fields,
+        *WarmupConfig.model_fields,
+        *ProviderConfig.model_fields,
+        *ProviderRule.model_fields,
+        *AdvanceWhen.model_fields,
     ):
         if key == "public_key_file":
             continue  # the alternative to public_key, documented in docs/bounces.md
+        if key == "rule":
+            assert "[[provider.google.rule]]" in STARTER_TOML  # an array of tables
+            continue
         if key == "suppression":
             assert "[lane.suppression]" in STARTER_TOML  # a table, not a key
             continue

@@ -32,6 +32,14 @@ from relaylane.config.models import (
     WorkerConfig,
     cross_check,
 )
+from relaylane.config.pacing import (
+    PacingConfig,
+    ProviderConfig,
+    WarmupConfig,
+    load_providers,
+    provider_problems,
+    unknown_warmups,
+)
 from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
 from relaylane.config.webhooks import WebhooksConfig
 from relaylane.errors import ConfigError
@@ -57,6 +65,9 @@ SECTIONS = (
     "classification",
     "domain",
     "webhooks",
+    "pacing",
+    "warmup",
+    "provider",
     "relay",
     "lane",
 )
@@ -153,11 +164,16 @@ def load_config_data(
         problems += _rules_file_problems(classification.rules_file)
     domains = _table_of_tables(data, "domain", DomainConfig, context, problems)
     webhooks = _one_table(data, "webhooks", WebhooksConfig, context, problems)
+    pacing = _one_table(data, "pacing", PacingConfig, context, problems)
+    warmups = _named_tables(data, "warmup", WarmupConfig, context, problems)
+    providers = _named_tables(data, "provider", ProviderConfig, context, problems)
     relays, relay_names = _array_of_tables(data, "relay", RelayConfig, context, problems)
     lanes, _ = _array_of_tables(data, "lane", LaneConfig, context, problems)
     problems += cross_check(relays, lanes, relay_names)
     if webhooks is not None:
         problems += _webhook_relays(webhooks, relay_names)
+    problems += unknown_warmups([r for _, r in relays], warmups)
+    problems += provider_problems(load_providers(providers))
     if problems:
         raise ConfigError(source, problems)
 
@@ -173,6 +189,9 @@ def load_config_data(
                 "classification": classification,
                 "domain": domains,
                 "webhooks": webhooks,
+                "pacing": pacing,
+                "warmup": warmups,
+                "provider": providers,
                 "relay": tuple(r for _, r in relays),
                 "lane": tuple(lane for _, lane in lanes),
             },
@@ -202,6 +221,31 @@ def _one_table(
     except ValidationError as exc:
         problems += [_render(e, key, model, raw) for e in exc.errors()]
         return None
+
+
+def _named_tables(
+    data: Mapping[str, Any],
+    key: str,
+    model: type[_M],
+    context: dict[str, Any],
+    problems: list[str],
+) -> dict[str, _M]:
+    """[key.NAME] tables, e.g. [warmup.standard], keyed by NAME as written."""
+    raw = data.get(key, {})
+    if not isinstance(raw, Mapping):
+        problems.append(f"{key} must be tables: write [{key}.NAME] above each one's keys")
+        return {}
+    valid: dict[str, _M] = {}
+    for name, entry in raw.items():
+        where = f"{key}.{name}"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{where} must be a table: write [{where}] followed by its keys")
+            continue
+        try:
+            valid[str(name)] = model.model_validate(entry, context=context)
+        except ValidationError as exc:
+            problems += [_render(e, where, model, entry) for e in exc.errors()]
+    return valid
 
 
 def _table_of_tables(

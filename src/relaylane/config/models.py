@@ -43,6 +43,14 @@ from relaylane.config.feedback import (
     ClassificationConfig,
     LaneSuppression,
 )
+from relaylane.config.pacing import (
+    PacingConfig,
+    ProviderConfig,
+    Rate,
+    WarmupConfig,
+    check_caps,
+    load_providers,
+)
 from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
 from relaylane.config.webhooks import WebhooksConfig
 from relaylane.errors import NotFoundError
@@ -150,6 +158,12 @@ class RelayConfig(_Model):
     # What SPF on the return-path domain must authorize for this relay (doctor checks it).
     outbound_ips: tuple[str, ...] = ()
     spf_include: NonEmptyStr | None = None
+    # Pacing: a token bucket for the relay as a whole ("20/s", "1200/min", "50000/h"),
+    # caps per hour and per day (in [pacing] timezone), and an optional [warmup.NAME].
+    rate: Rate | None = None
+    hourly_cap: StrictInt | None = Field(default=None, ge=1)
+    daily_cap: StrictInt | None = Field(default=None, ge=1)
+    warmup: NonEmptyStr | None = None
     smtputf8: StrictBool = False
 
     _password: str | None = PrivateAttr(default=None)
@@ -257,6 +271,11 @@ class RelayConfig(_Model):
                 f"password_env names {value}, which is not set; export it before running relaylane"
             )
         return value
+
+    @model_validator(mode="after")
+    def _caps_agree(self) -> Self:
+        check_caps(self.hourly_cap, self.daily_cap)
+        return self
 
     @model_validator(mode="after")
     def _read_password(self, info: ValidationInfo) -> Self:
@@ -447,6 +466,9 @@ class Config(_Model):
     classification: ClassificationConfig = Field(default_factory=ClassificationConfig)
     domain: dict[str, DomainConfig] = Field(default_factory=FrozenDict)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    pacing: PacingConfig = Field(default_factory=PacingConfig)
+    warmup: dict[str, WarmupConfig] = Field(default_factory=FrozenDict)
+    provider: dict[str, ProviderConfig] = Field(default_factory=FrozenDict)
     relay: tuple[RelayConfig, ...] = Field(min_length=1)
     lane: tuple[LaneConfig, ...] = Field(min_length=1)
 
@@ -466,6 +488,15 @@ class Config(_Model):
             data.setdefault("store", {})
             data.setdefault("worker", {})
         return data
+
+    @field_validator("warmup", "provider")
+    @classmethod
+    def _frozen_tables(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return FrozenDict(value)
+
+    def providers(self) -> dict[str, ProviderConfig]:
+        """The shipped provider table with this file's [provider.NAME] tables merged in."""
+        return load_providers(self.provider)
 
     @field_validator("domain")
     @classmethod

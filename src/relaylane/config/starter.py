@@ -131,6 +131,35 @@ dkim = [ { selector = "rl1", key_file = "keys/outreach.acme.test-rl1.pem" } ]
 # username = "relaylane"
 # password_env = "POSTMARK_WEBHOOK_PASSWORD"
 
+[pacing]
+# Where hours and days begin for caps and warm-up days.
+timezone = "UTC"
+
+# A warm-up schedule a relay can name with warmup = "standard": messages per step (one
+# step is about a day), advancing only on volume sent while the path stays healthy.
+# [warmup.standard]
+# schedule = [200, 500, 1000, 2500, 5000, 10000, 20000, 40000, 80000]
+# scope = "relay_and_domain"
+# advance_when = { min_sent_ratio = 0.8, max_deferral_rate = 0.05, max_block_rate = 0.01 }
+# step_back_after_idle = "3d"
+# spill = "lane"
+
+# Mailbox providers: relaylane ships Google, Microsoft, Yahoo/AOL, Apple and a catch-all
+# "default" (src/relaylane/policy/providers.toml); any field can be overridden here.
+# Rates are per relay x provider; rules slow or suspend a pair on matching replies.
+# [provider.google]
+# domains = ["gmail.com", "googlemail.com"]
+# mx = ["*.google.com", "*.googlemail.com"]
+# rate = "10/s"
+# floor = "1/min"
+# recover_step = 0.1
+# recover_every = "5m"
+# [[provider.google.rule]]
+# match = '4\\.7\\.28|unusual rate'
+# action = "slow"
+# factor = 0.5
+# duration = "30m"
+
 # ---------------------------------------------------------------------------
 # Relays: one [[relay]] table per SMTP server.
 # ---------------------------------------------------------------------------
@@ -176,6 +205,12 @@ smtputf8 = false
 # What SPF on the return-path domain must authorize for this relay (doctor checks it).
 # outbound_ips = ["192.0.2.10"]
 # spf_include = "amazonses.com"
+# Pacing: a token bucket for the whole relay ("20/s", "1200/min", "50000/h"), caps per
+# hour and per day (days in [pacing] timezone; counts survive restarts), and a warm-up.
+# rate = "20/s"
+# hourly_cap = 40000
+# daily_cap = 250000
+# warmup = "standard"
 
 [[relay]]
 name = "tx-backup"

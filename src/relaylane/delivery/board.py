@@ -42,8 +42,18 @@ class RelayBoard:
         }
 
     # -- routing ------------------------------------------------------------------
-    def choose(self, lane: LaneConfig, claim: Claimed, tried: set[str], now: float) -> str | None:
+    def choose(
+        self,
+        lane: LaneConfig,
+        claim: Claimed,
+        tried: set[str],
+        now: float,
+        group: str | None = None,
+    ) -> str | None:
         """The relay for this delivery now, or None when no relay of its lane may take it.
+
+        `group` is the recipient's provider group (sticky's key); the recipient domain
+        when unknown.
 
         A blocked delivery is pinned to the relay that refused it (a reputation problem
         never moves to another path); a deferred one prefers the relay that deferred it;
@@ -59,9 +69,9 @@ class RelayBoard:
             chosen: str | None = previous if usable(previous) else None
         elif previous is not None and usable(previous):
             chosen = previous
-        else:
-            domain = claim.recipient.rpartition("@")[2]
-            chosen = self._routers[lane.name].choose(domain, usable)
+        else:  # sticky: one provider (group) always sees one relay of the lane
+            key = group or claim.recipient.rpartition("@")[2]
+            chosen = self._routers[lane.name].choose(key, usable)
         if chosen is not None:
             self._take_probe(chosen, claim.id, now)
         return chosen

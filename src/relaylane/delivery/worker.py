@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import uuid
@@ -32,6 +33,8 @@ from relaylane.bounces.tokens import KeyRing
 from relaylane.clock import Clock, SystemClock
 from relaylane.config.models import Config, LaneConfig, RelayConfig
 from relaylane.delivery.board import RelayBoard
+from relaylane.delivery.pacer import DEFAULT_PROVIDER, Pacer
+from relaylane.delivery.providers import DnsMxResolver, ProviderMap, ProviderResolver
 from relaylane.delivery.session import RelaySession, SendReport, SmtpSession
 from relaylane.delivery.signing import BodyParts, SigningPlan, signed_payload, split_body
 from relaylane.delivery.stamp import envelope_sender, stamp_headers
@@ -41,14 +44,17 @@ from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier, Verdict
 from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay
 from relaylane.policy.retry import RetrySchedule
 from relaylane.policy.suppression import SuppressionPolicy
-from relaylane.policy.vocabulary import BounceClass, Outcome, Stage
+from relaylane.policy.vocabulary import BounceClass, DeliveryState, Outcome, Stage
 from relaylane.records import AttemptRecord, Claimed, DeliveryResult, Step, StoredBody
+from relaylane.store.pacing import PacingEvent, SentCount
 
 T = TypeVar("T")
 log = logging.getLogger("relaylane.worker")
 SessionFactory = Callable[[RelayConfig], RelaySession]
 BODY_CACHE_SIZE = 2048
 KEY_RING_REFRESH = 300.0  # seconds between re-reads of the token keys
+PACE_PARK = 60.0  # a delivery waiting this long or less for a limit stays in memory
+PACING_FLUSH = 1.0  # seconds between pacing ticks (recovery, counts to the store)
 
 
 class QueueStore(Protocol):
@@ -66,6 +72,8 @@ class QueueStore(Protocol):
     def reclaim_expired(self, now: float) -> int: ...
     def key_ring(self, now: float) -> KeyRing: ...
     def dkim_rotations(self) -> list[Rotation]: ...
+    def pacing_counts(self, since: float) -> list[SentCount]: ...
+    def flush_pacing(self, counts: list[SentCount], events: list[PacingEvent]) -> None: ...
     def step(
         self,
         results: Sequence[DeliveryResult],
@@ -88,6 +96,7 @@ class Job:
     attempts: list[AttemptRecord] = field(default_factory=list)
     tried: set[str] = field(default_factory=set)  # relays that had an infrastructure fault
     token: str = ""  # the signed delivery token, made once per claim
+    group: str = DEFAULT_PROVIDER  # the recipient's provider group (pacing, sticky)
 
     def payload(self, relay: RelayConfig, plan: SigningPlan, parts: BodyParts) -> bytes:
         """Stamped and, where a key aligns with the From domain, DKIM-signed."""
@@ -123,6 +132,11 @@ class Worker:
         self._ring: KeyRing | None = None
         self._return_paths: dict[tuple[str, str], str | None] = {}
         self._signing = SigningPlan(config)
+        providers = config.providers()
+        self.pacer = Pacer(config, providers, config.pacing.timezone)
+        self.groups = ProviderResolver(ProviderMap(providers), DnsMxResolver(), clock=clock)
+        self._parked: dict[int, tuple[asyncio.TimerHandle, Job, str]] = {}
+        self._paced_at = 0.0
         self._body_parts: dict[int, BodyParts] = {}
         self._ring_loaded = 0.0
         self.queue = queue
@@ -192,6 +206,8 @@ class Worker:
         self._queues = {r.name: asyncio.PriorityQueue() for r in self.config.relay}
         await self._db(self.queue.reclaim_expired, self.clock.now())
         await self._load_ring()
+        now = self.clock.now()
+        self.pacer.restore(await self._db(self.queue.pacing_counts, now - 2 * 86400), now)
         helpers = [asyncio.create_task(self._lease_keeper(), name="lease-keeper")]
         if self.report_every:
             helpers.append(asyncio.create_task(self._reporter(self.report_every), name="report"))
@@ -231,11 +247,13 @@ class Worker:
                 self.stats.recorded += step.applied
                 self.stats.stale += len(results) - step.applied
                 self._bodies.update(step.bodies)
+                groups = await self._groups_of(step.claims)
                 for lane in self._lanes:
-                    self._admit(lane, step.claims.get(lane.name, []))
+                    self._admit(lane, step.claims.get(lane.name, []), groups)
                 self._trim_bodies()  # only now: this tick's claims may use any body held
                 if any(step.claims.values()):
                     continue
+            await self._pace_tick()
             if self._stopping:
                 return
             busy = sum(self._inflight.values()) > 0
@@ -246,6 +264,33 @@ class Worker:
                 await asyncio.wait_for(
                     self._wake.wait(), self.flush_interval if busy else self._idle_poll
                 )
+
+    async def _groups_of(self, claims: dict[str, list[Claimed]]) -> dict[str, str]:
+        """Provider groups of the claimed recipients' domains (cached; MX lookups for new
+        domains run concurrently, bounded by a short timeout)."""
+        domains = {c.recipient.rpartition("@")[2] for cs in claims.values() for c in cs}
+        return await self.groups.resolve_many(domains) if domains else {}
+
+    async def _pace_tick(self) -> None:
+        """Recovery steps of slowed pairs, and the sent counts and changes to the store,
+        about once a second."""
+        now = self.clock.now()
+        if now - self._paced_at < PACING_FLUSH:
+            return
+        self._paced_at = now
+        self.pacer.tick(now)
+        counts, events = self.pacer.drain()
+        if counts or events:
+            try:
+                await self._db(self.queue.flush_pacing, counts, events)
+            except sa.exc.DBAPIError as exc:
+                log.warning("could not store pacing counts (%s)", exc.__class__.__name__)
+
+    async def _flush_pacing_now(self) -> None:
+        counts, events = self.pacer.drain()
+        if counts or events:
+            with contextlib.suppress(sa.exc.DBAPIError):
+                await self._db(self.queue.flush_pacing, counts, events)
 
     async def _store_trouble(self, exc: Exception) -> None:
         """The store failed (locked too long, connection lost, failover in progress):
@@ -276,12 +321,16 @@ class Worker:
             message_id, _ = self._bodies.popitem(last=False)
             self._body_parts.pop(message_id, None)
 
-    def _admit(self, lane: LaneConfig, claims: list[Claimed]) -> None:
+    def _admit(
+        self, lane: LaneConfig, claims: list[Claimed], groups: dict[str, str] | None = None
+    ) -> None:
         self._inflight[lane.name] += len(claims)
         now = self.clock.now()
         for claim in claims:
             self._bodies.move_to_end(claim.message_id)
             job = Job(claim, self._bodies[claim.message_id], lane)
+            domain = claim.recipient.rpartition("@")[2]
+            job.group = (groups or {}).get(domain) or self.groups.cached(domain) or job.group
             if now >= claim.expires_at:
                 self._finish(job, expired(claim, now, ()))
             else:
@@ -292,7 +341,7 @@ class Worker:
         if self._stopping:
             self._set_aside(job, now)
             return None
-        relay = self.board.choose(job.lane, job.claim, job.tried, now)
+        relay = self.board.choose(job.lane, job.claim, job.tried, now, job.group)
         if relay is None:
             held = (
                 f"it is held on relay {job.claim.relay}"
@@ -346,6 +395,10 @@ class Worker:
                     continue
                 if self._misaligned(job):
                     continue
+                ready = self.pacer.admit(cfg, job.group, self.clock.now())
+                if ready > 0:
+                    self._wait_for_pace(job, cfg.name, ready)
+                    continue
                 try:
                     sender = self._envelope_sender(job, cfg)
                     payload = job.payload(cfg, self._signing, self._parts_of(job))
@@ -365,6 +418,41 @@ class Worker:
             self._forget(cfg.name)
             if not self._stopping:
                 self._grow(cfg.name)
+
+    def _wait_for_pace(self, job: Job, relay: str, ready: float) -> None:
+        """A limit says not yet: park the job in memory until `ready` when that is soon
+        (no spinning: a timer puts it back), else give it back to the store, due then."""
+        now = self.clock.now()
+        if ready - now <= PACE_PARK and not self._stopping:
+            loop = asyncio.get_running_loop()
+            handle = loop.call_later(ready - now, self._unpark, job.claim.id)
+            self._parked[job.claim.id] = (handle, job, relay)
+            return
+        due = ready if math.isfinite(ready) else now + 86400.0
+        state = DeliveryState.DEFERRED if job.claim.retries else DeliveryState.QUEUED
+        result = DeliveryResult(
+            id=job.claim.id,
+            token=job.claim.token,
+            state=state,
+            due_at=max(due, now),
+            relay=job.claim.relay,
+            pinned=job.claim.pinned,
+            retries=job.claim.retries,
+            attempts=tuple(job.attempts),
+        )
+        self._finish(job, result)
+
+    def _unpark(self, delivery_id: int) -> None:
+        parked = self._parked.pop(delivery_id, None)
+        if parked is None:
+            return
+        _, job, relay = parked
+        if self._stopping:
+            self._set_aside(job, self.clock.now())
+            return
+        self._seq += 1
+        self._queues[relay].put_nowait((job.lane.priority, self._seq, job))
+        self._grow(relay)
 
     def _misaligned(self, job: Job) -> bool:
         """The send-time half of the alignment gate: a gated lane's delivery whose From
@@ -422,6 +510,12 @@ class Worker:
         """Record an attempt's facts and decide; True when the relay had a fault."""
         now = self.clock.now()
         verdict = self.classifier(report.stage, report.code, report.text, report.fault)
+        change = self.pacer.on_answer(relay, job.group, verdict.outcome, report.reply(), now)
+        if change is not None:
+            log.warning(
+                "relay %s, provider %s: %s to %.3g msg/s (%s)",
+                relay, job.group, change.action.value, change.rate, change.cause[:120],
+            )  # fmt: skip
         fault = verdict.outcome is Outcome.RELAY_FAULT
         attempt = AttemptRecord(
             at=now,
@@ -535,6 +629,10 @@ class Worker:
         commit every result."""
         self._stopping = True
         now = self.clock.now()
+        for handle, parked, _ in self._parked.values():  # waiting for a limit: give back
+            handle.cancel()
+            self._set_aside(parked, now)
+        self._parked.clear()
         for relay, queue in self._queues.items():
             while not queue.empty():
                 _, _, job = queue.get_nowait()
@@ -563,6 +661,8 @@ class Worker:
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
+            await self._flush_pacing_now()
+            await self.groups.aclose()
             self._db_thread.shutdown(wait=True)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:

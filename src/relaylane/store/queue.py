@@ -34,6 +34,7 @@ from relaylane.records import (
 )
 from relaylane.store.address_outcomes import apply_address_outcomes, outcomes_of_results
 from relaylane.store.dkim_rotations import SqlRotations
+from relaylane.store.pacing import PacingEvent, SentCount, SqlPacing
 from relaylane.store.prepared import Prepared, sane_rowcount
 from relaylane.store.schema import attempts, deliveries, messages
 from relaylane.store.suppressions import stop_suppressed
@@ -135,6 +136,13 @@ class SqlQueue:
     def key_ring(self, now: float) -> KeyRing:
         """The keys that sign each delivery's VERP address and X-Relaylane-ID."""
         return self._keys.ring(now)
+
+    def pacing_counts(self, since: float) -> list[SentCount]:
+        """Sent counts per relay and period since `since` (a worker restores its caps)."""
+        return SqlPacing(self.engine).counts_since(since)
+
+    def flush_pacing(self, counts: list[SentCount], events: list[PacingEvent]) -> None:
+        SqlPacing(self.engine).flush(counts, events)
 
     def dkim_rotations(self) -> list[Rotation]:
         """DKIM rotations, so a worker signs with a switched-to key without a restart."""

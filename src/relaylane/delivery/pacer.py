@@ -1,0 +1,186 @@
+"""The worker's pacing gate: one in-process view of every limit, over the pure policy in
+`relaylane.policy.pacing`.
+
+Before a delivery is handed to its relay, `admit` checks, without taking anything, when
+every limit that applies would allow it: the relay × provider pair's suspension, the
+relay's hourly and daily caps, the relay's token bucket and the pair's token bucket. Only
+when all allow it now are the tokens taken and the caps counted, so limits hold exactly
+whatever the number of connection tasks. Otherwise the caller waits until the returned
+time (never spinning).
+
+Answers feed adaptive backoff (`on_answer`): a rule of the recipient's provider matching
+the reply slows (x factor, down to the floor) or suspends that pair only; recovery is
+additive, step by step (`tick`). Sent counts and every change are collected for the store
+(`drain`), and caps are restored from it at start (`restore`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from relaylane.config.models import Config, RelayConfig
+from relaylane.config.pacing import ProviderConfig
+from relaylane.policy.pacing import aimd
+from relaylane.policy.pacing.bucket import TokenBucket
+from relaylane.policy.pacing.caps import CapState, Period, period_start
+from relaylane.policy.pacing.providers import rules_for
+from relaylane.policy.vocabulary import Outcome
+from relaylane.store.pacing import PacingEvent, SentCount
+
+DEFAULT_PROVIDER = "default"
+
+
+@dataclass
+class _Pair:
+    """A relay × provider pair: its bucket (None: no rate) and adaptive state."""
+
+    bucket: TokenBucket | None
+    rate: aimd.PathRate | None
+    rules: tuple[aimd.Rule, ...]
+
+
+@dataclass
+class Pacer:
+    config: Config
+    providers: Mapping[str, ProviderConfig]
+    timezone: str = "UTC"
+    _relay_buckets: dict[str, TokenBucket | None] = field(default_factory=dict)
+    _caps: dict[str, CapState] = field(default_factory=dict)
+    _pairs: dict[tuple[str, str], _Pair] = field(default_factory=dict)
+    _counts: dict[tuple[str, str, str, float], int] = field(default_factory=dict)
+    _events: list[PacingEvent] = field(default_factory=list)
+    _rules: dict[str, tuple[aimd.Rule, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._rules = {name: p.rules() for name, p in self.providers.items()}
+        for relay in self.config.relay:
+            rate = relay.rate
+            self._relay_buckets[relay.name] = TokenBucket(rate) if rate else None
+            self._caps[relay.name] = CapState(relay.hourly_cap, relay.daily_cap, self.timezone)
+
+    # -- the gate -----------------------------------------------------------------------
+    def admit(self, relay: RelayConfig, group: str, now: float) -> float:
+        """0.0 when the delivery may go now (its tokens are taken and it is counted);
+        otherwise the earliest time at which it may (math.inf: never, e.g. a cap of 0)."""
+        pair = self._pair(relay.name, group)
+        ready = self._ready_at(relay.name, pair, now)
+        if ready > now:
+            return ready
+        bucket = self._relay_buckets[relay.name]
+        if bucket is not None:
+            bucket.take(now)
+        if pair.bucket is not None:
+            pair.bucket.take(now)
+        self._caps[relay.name].record(now)
+        self._count(relay.name, now)
+        return 0.0
+
+    def _ready_at(self, relay: str, pair: _Pair, now: float) -> float:
+        times = [now]
+        if pair.rate is not None and pair.rate.suspended_until is not None:
+            times.append(pair.rate.suspended_until)
+        times.append(self._caps[relay].next_open(now))
+        bucket = self._relay_buckets[relay]
+        if bucket is not None:
+            times.append(bucket.ready_at(now))
+        if pair.bucket is not None:
+            times.append(pair.bucket.ready_at(now))
+        return max(times)
+
+    # -- adaptive backoff ---------------------------------------------------------------
+    def on_answer(
+        self, relay: str, group: str, outcome: Outcome, reply: str, now: float
+    ) -> aimd.Change | None:
+        """A refusal's text against the provider's rules (deferrals, blocks and relay
+        throttling only: acceptances and address bounces say nothing about pace)."""
+        if outcome not in (Outcome.DEFERRED, Outcome.BLOCKED, Outcome.RELAY_FAULT):
+            return None
+        pair = self._pair(relay, group)
+        if pair.rate is None or not pair.rules:
+            return None
+        pair.rate, change = aimd.on_reply(pair.rate, reply, pair.rules, now)
+        if change is not None:
+            self._apply(relay, group, pair, now)
+            self._event(relay, group, change)
+        return change
+
+    def tick(self, now: float) -> None:
+        """Additive recovery of slowed pairs, step by step."""
+        for (relay, group), pair in self._pairs.items():
+            if pair.rate is None:
+                continue
+            due = aimd.next_change_at(pair.rate, now)
+            if due is None or due > now:
+                continue
+            before = len(pair.rate.changes)
+            pair.rate = aimd.recover(pair.rate, now)
+            self._apply(relay, group, pair, now)
+            for change in pair.rate.changes[before:]:
+                self._event(relay, group, change)
+
+    def rate_of(self, relay: str, group: str, now: float) -> float | None:
+        pair = self._pairs.get((relay, group))
+        if pair is None or pair.rate is None:
+            return None
+        return aimd.effective_rate(pair.rate, now)
+
+    # -- the store ------------------------------------------------------------------------
+    def restore(self, counts: Sequence[SentCount], now: float) -> None:
+        """Seed the caps with what the store says was sent this hour and today."""
+        hour = period_start(now, self.timezone, Period.HOUR)
+        day = period_start(now, self.timezone, Period.DAY)
+        for relay, caps in self._caps.items():
+            mine = [c for c in counts if c.relay == relay and c.path == ""]
+            this_hour = sum(c.sent for c in mine if c.period == "hour" and c.period_start == hour)
+            today = sum(c.sent for c in mine if c.period == "day" and c.period_start == day)
+            caps.restore(now, this_hour, today)
+
+    def drain(self) -> tuple[list[SentCount], list[PacingEvent]]:
+        counts = [SentCount(r, p, k, s, n) for (r, p, k, s), n in self._counts.items()]
+        events, self._events = self._events, []
+        self._counts.clear()
+        return counts, events
+
+    # -- internals ------------------------------------------------------------------------
+    def _pair(self, relay: str, group: str) -> _Pair:
+        key = (relay, group)
+        pair = self._pairs.get(key)
+        if pair is None:
+            pair = self._pairs[key] = self._new_pair(group)
+        return pair
+
+    def _new_pair(self, group: str) -> _Pair:
+        provider = self.providers.get(group) or self.providers.get(DEFAULT_PROVIDER)
+        if provider is None:
+            return _Pair(None, None, ())
+        name = group if group in self.providers else DEFAULT_PROVIDER
+        rules = rules_for(name, self._rules)
+        if provider.rate is None:
+            return _Pair(None, None, rules)
+        backoff = aimd.Backoff(
+            floor=min(provider.floor, provider.rate),
+            recover_step=provider.recover_step,
+            recover_every=provider.recover_every,
+        )
+        return _Pair(TokenBucket(provider.rate), aimd.PathRate(provider.rate, backoff), rules)
+
+    def _apply(self, relay: str, group: str, pair: _Pair, now: float) -> None:
+        if pair.bucket is None or pair.rate is None:
+            return
+        rate = aimd.effective_rate(pair.rate, now)
+        pair.bucket.set_rate(now, rate if rate > 0 else pair.rate.base * pair.rate.factor)
+
+    def _count(self, relay: str, now: float) -> None:
+        for period in (Period.HOUR, Period.DAY):
+            key = (relay, "", period.value, period_start(now, self.timezone, period))
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def _event(self, relay: str, group: str, change: aimd.Change) -> None:
+        until = change.until if change.until is not None and math.isfinite(change.until) else None
+        self._events.append(
+            PacingEvent(
+                change.at, relay, group, change.action.value, change.rate, until, change.cause
+            )
+        )
