@@ -116,3 +116,43 @@ async def test_sticky_keeps_each_provider_on_one_relay(
         await Worker(cfg, store.queue, idle_quit=0.5).run(until_idle=True)
         counts = sorted([len(a.received), len(b.received)])
     assert counts == [0, 12]  # by domain they would have spread over both relays
+
+
+def warm_config(store_url: str, tmp_path: Path, ports: list[int], spill: str) -> Config:
+    relays = [relay("warm", ports[0], warmup="new")]
+    relays += [relay("old", p) for p in ports[1:]]
+    data: dict[str, Any] = {
+        "store": {"url": store_url},
+        "worker": {"lease": "60s", "idle_poll": "50ms"},
+        "domain": signing_domains(),
+        "relay": relays,
+        "lane": [lane("tx", [r["name"] for r in relays])],
+        "warmup": {"new": {"schedule": [3, 10], "spill": spill, "scope": "relay"}},
+    }
+    return load_config_data(data, source="<t>", base_dir=tmp_path, env={})
+
+
+async def test_a_warming_relay_holds_at_its_step(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    async with SimRelay(Behaviour()) as sim:
+        cfg = warm_config(store_url, tmp_path, [sim.port], "hold")
+        queue(store, cfg, "tx", [f"u{i}@example.test" for i in range(8)], time.time())
+        await Worker(cfg, store.queue, idle_quit=0.5).run(until_idle=True)
+        assert len(sim.received) == 3  # step 1: 3 a day
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(deliveries.c.state, deliveries.c.due_at)).all()
+    waiting = [due for state, due in rows if state == "queued"]
+    assert len(waiting) == 5 and all(due > time.time() + 60 for due in waiting)
+    [row] = store.pacing.warmups()
+    assert (row.relay, row.path, row.state["step"], row.state["offered_today"]) == ("warm", "", 0, 3)
+
+
+async def test_a_warming_relay_spills_to_the_lanes_other_relays(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    async with SimRelay(Behaviour()) as warm, SimRelay(Behaviour()) as old:
+        cfg = warm_config(store_url, tmp_path, [warm.port, old.port], "lane")
+        queue(store, cfg, "tx", [f"u{i}@example.test" for i in range(8)], time.time())
+        await Worker(cfg, store.queue, idle_quit=0.5).run(until_idle=True)
+        assert (len(warm.received), len(old.received)) == (3, 5)

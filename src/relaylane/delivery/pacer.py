@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from relaylane.config.models import Config, RelayConfig
-from relaylane.config.pacing import ProviderConfig
-from relaylane.policy.pacing import aimd
+from relaylane.config.pacing import ProviderConfig, WarmupConfig
+from relaylane.policy.pacing import aimd, warmup
 from relaylane.policy.pacing.bucket import TokenBucket
 from relaylane.policy.pacing.caps import CapState, Period, period_start
 from relaylane.policy.pacing.providers import rules_for
 from relaylane.policy.vocabulary import Outcome
-from relaylane.store.pacing import PacingEvent, SentCount
+from relaylane.store.pacing import PacingEvent, SentCount, WarmupRow
 
 DEFAULT_PROVIDER = "default"
 
@@ -52,6 +52,10 @@ class Pacer:
     _counts: dict[tuple[str, str, str, float], int] = field(default_factory=dict)
     _events: list[PacingEvent] = field(default_factory=list)
     _rules: dict[str, tuple[aimd.Rule, ...]] = field(default_factory=dict)
+    _warm_policy: dict[str, tuple[warmup.WarmupPolicy, WarmupConfig]] = field(default_factory=dict)
+    _warm: dict[tuple[str, str], warmup.WarmupState] = field(default_factory=dict)
+    _reserved: dict[tuple[str, str], int] = field(default_factory=dict)
+    _warm_dirty: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._rules = {name: p.rules() for name, p in self.providers.items()}
@@ -59,15 +63,22 @@ class Pacer:
             rate = relay.rate
             self._relay_buckets[relay.name] = TokenBucket(rate) if rate else None
             self._caps[relay.name] = CapState(relay.hourly_cap, relay.daily_cap, self.timezone)
+            if relay.warmup is not None:
+                cfg = self.config.warmup[relay.warmup]
+                self._warm_policy[relay.name] = (cfg.policy(self.timezone), cfg)
 
     # -- the gate -----------------------------------------------------------------------
-    def admit(self, relay: RelayConfig, group: str, now: float) -> float:
-        """0.0 when the delivery may go now (its tokens are taken and it is counted);
-        otherwise the earliest time at which it may (math.inf: never, e.g. a cap of 0)."""
+    def admit(self, relay: RelayConfig, group: str, now: float, domain: str = "") -> float:
+        """0.0 when the delivery may go now (its tokens are taken, it is counted, and a
+        warming path reserves its place); otherwise the earliest time at which it may
+        (math.inf: never, e.g. a cap of 0). `domain` is the sending (From) domain."""
         pair = self._pair(relay.name, group)
-        ready = self._ready_at(relay.name, pair, now)
+        limits = self._ready_at(relay.name, pair, now)
+        ready = max(limits, self._warm_ready(relay.name, group, domain, now))
         if ready > now:
             return ready
+        for key in self._paths(relay.name, group, domain):
+            self._reserved[key] = self._reserved.get(key, 0) + 1
         bucket = self._relay_buckets[relay.name]
         if bucket is not None:
             bucket.take(now)
@@ -89,12 +100,67 @@ class Pacer:
             times.append(pair.bucket.ready_at(now))
         return max(times)
 
+    def spills(self, relay: str) -> bool:
+        """Does a warming relay's overflow go to the lane's other relays?"""
+        found = self._warm_policy.get(relay)
+        return found is None or found[1].spill is warmup.Spill.LANE
+
+    # -- warm-up ----------------------------------------------------------------------------
+    def _paths(self, relay: str, group: str, domain: str) -> list[tuple[str, str]]:
+        found = self._warm_policy.get(relay)
+        if found is None:
+            return []
+        return [(relay, p) for p in warmup.warmup_paths(found[1].scope, domain, group)]
+
+    def _warm_ready(self, relay: str, group: str, domain: str, now: float) -> float:
+        found = self._warm_policy.get(relay)
+        if found is None:
+            return now
+        policy = found[0]
+        ready = now
+        for key in self._paths(relay, group, domain):
+            state, reason = warmup.update(self._warm.get(key, warmup.WarmupState()), policy, now)
+            self._set_warm(key, state, reason, group, now)
+            left = warmup.room(state, policy, now) - self._reserved.get(key, 0)
+            if left < 1:
+                ready = max(ready, warmup.next_open(state, policy, now), now + 1.0)
+        return ready
+
+    def _warm_answer(
+        self, relay: str, group: str, domain: str, outcome: Outcome, now: float
+    ) -> None:
+        found = self._warm_policy.get(relay)
+        for key in self._paths(relay, group, domain):
+            self._reserved[key] = max(0, self._reserved.get(key, 0) - 1)
+            if found is None:
+                continue
+            state = self._warm.get(key, warmup.WarmupState())
+            self._set_warm(key, warmup.record(state, found[0], now, outcome), "", group, now)
+
+    def _set_warm(
+        self, key: tuple[str, str], state: warmup.WarmupState, reason: str, group: str, now: float
+    ) -> None:
+        if self._warm.get(key) != state:
+            self._warm[key] = state
+            self._warm_dirty.add(key)
+        if reason:
+            cause = f"warm-up {key[1] or 'relay'}: {reason}"
+            self._events.append(PacingEvent(now, key[0], group, "warmup", None, None, cause))
+
     # -- adaptive backoff ---------------------------------------------------------------
     def on_answer(
-        self, relay: str, group: str, outcome: Outcome, reply: str, now: float
+        self,
+        relay: str,
+        group: str,
+        outcome: Outcome,
+        reply: str,
+        now: float,
+        domain: str = "",
     ) -> aimd.Change | None:
-        """A refusal's text against the provider's rules (deferrals, blocks and relay
-        throttling only: acceptances and address bounces say nothing about pace)."""
+        """Count the attempt for warm-up, and hold a refusal's text against the provider's
+        rules (deferrals, blocks and relay throttling only: acceptances and address
+        bounces say nothing about pace)."""
+        self._warm_answer(relay, group, domain, outcome, now)
         if outcome not in (Outcome.DEFERRED, Outcome.BLOCKED, Outcome.RELAY_FAULT):
             return None
         pair = self._pair(relay, group)
@@ -127,8 +193,16 @@ class Pacer:
         return aimd.effective_rate(pair.rate, now)
 
     # -- the store ------------------------------------------------------------------------
-    def restore(self, counts: Sequence[SentCount], now: float) -> None:
-        """Seed the caps with what the store says was sent this hour and today."""
+    def restore(
+        self, counts: Sequence[SentCount], now: float, warmups: Sequence[WarmupRow] = ()
+    ) -> None:
+        """Seed the caps with what the store says was sent this hour and today, and the
+        warm-up paths with their stored progress."""
+        for row in warmups:
+            try:
+                self._warm[(row.relay, row.path)] = warmup.WarmupState(**row.state)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue  # a state from another version: that path starts again
         hour = period_start(now, self.timezone, Period.HOUR)
         day = period_start(now, self.timezone, Period.DAY)
         for relay, caps in self._caps.items():
@@ -137,11 +211,13 @@ class Pacer:
             today = sum(c.sent for c in mine if c.period == "day" and c.period_start == day)
             caps.restore(now, this_hour, today)
 
-    def drain(self) -> tuple[list[SentCount], list[PacingEvent]]:
+    def drain(self) -> tuple[list[SentCount], list[PacingEvent], list[WarmupRow]]:
         counts = [SentCount(r, p, k, s, n) for (r, p, k, s), n in self._counts.items()]
         events, self._events = self._events, []
         self._counts.clear()
-        return counts, events
+        rows = [WarmupRow(r, p, asdict(self._warm[(r, p)])) for r, p in sorted(self._warm_dirty)]
+        self._warm_dirty.clear()
+        return counts, events, rows
 
     # -- internals ------------------------------------------------------------------------
     def _pair(self, relay: str, group: str) -> _Pair:

@@ -46,7 +46,7 @@ from relaylane.policy.retry import RetrySchedule
 from relaylane.policy.suppression import SuppressionPolicy
 from relaylane.policy.vocabulary import BounceClass, DeliveryState, Outcome, Stage
 from relaylane.records import AttemptRecord, Claimed, DeliveryResult, Step, StoredBody
-from relaylane.store.pacing import PacingEvent, SentCount
+from relaylane.store.pacing import PacingEvent, SentCount, WarmupRow
 
 T = TypeVar("T")
 log = logging.getLogger("relaylane.worker")
@@ -72,8 +72,10 @@ class QueueStore(Protocol):
     def reclaim_expired(self, now: float) -> int: ...
     def key_ring(self, now: float) -> KeyRing: ...
     def dkim_rotations(self) -> list[Rotation]: ...
-    def pacing_counts(self, since: float) -> list[SentCount]: ...
-    def flush_pacing(self, counts: list[SentCount], events: list[PacingEvent]) -> None: ...
+    def pacing_state(self, since: float) -> tuple[list[SentCount], list[WarmupRow]]: ...
+    def flush_pacing(
+        self, counts: list[SentCount], events: list[PacingEvent], warmups: list[WarmupRow]
+    ) -> None: ...
     def step(
         self,
         results: Sequence[DeliveryResult],
@@ -97,6 +99,7 @@ class Job:
     tried: set[str] = field(default_factory=set)  # relays that had an infrastructure fault
     token: str = ""  # the signed delivery token, made once per claim
     group: str = DEFAULT_PROVIDER  # the recipient's provider group (pacing, sticky)
+    full: set[str] = field(default_factory=set)  # relays at a warm-up or cap limit for it
 
     def payload(self, relay: RelayConfig, plan: SigningPlan, parts: BodyParts) -> bytes:
         """Stamped and, where a key aligns with the From domain, DKIM-signed."""
@@ -207,7 +210,8 @@ class Worker:
         await self._db(self.queue.reclaim_expired, self.clock.now())
         await self._load_ring()
         now = self.clock.now()
-        self.pacer.restore(await self._db(self.queue.pacing_counts, now - 2 * 86400), now)
+        counts, warmups = await self._db(self.queue.pacing_state, now - 2 * 86400)
+        self.pacer.restore(counts, now, warmups)
         helpers = [asyncio.create_task(self._lease_keeper(), name="lease-keeper")]
         if self.report_every:
             helpers.append(asyncio.create_task(self._reporter(self.report_every), name="report"))
@@ -279,18 +283,18 @@ class Worker:
             return
         self._paced_at = now
         self.pacer.tick(now)
-        counts, events = self.pacer.drain()
-        if counts or events:
+        counts, events, warmups = self.pacer.drain()
+        if counts or events or warmups:
             try:
-                await self._db(self.queue.flush_pacing, counts, events)
+                await self._db(self.queue.flush_pacing, counts, events, warmups)
             except sa.exc.DBAPIError as exc:
                 log.warning("could not store pacing counts (%s)", exc.__class__.__name__)
 
     async def _flush_pacing_now(self) -> None:
-        counts, events = self.pacer.drain()
-        if counts or events:
+        counts, events, warmups = self.pacer.drain()
+        if counts or events or warmups:
             with contextlib.suppress(sa.exc.DBAPIError):
-                await self._db(self.queue.flush_pacing, counts, events)
+                await self._db(self.queue.flush_pacing, counts, events, warmups)
 
     async def _store_trouble(self, exc: Exception) -> None:
         """The store failed (locked too long, connection lost, failover in progress):
@@ -395,7 +399,7 @@ class Worker:
                     continue
                 if self._misaligned(job):
                     continue
-                ready = self.pacer.admit(cfg, job.group, self.clock.now())
+                ready = self.pacer.admit(cfg, job.group, self.clock.now(), job.body.from_domain)
                 if ready > 0:
                     self._wait_for_pace(job, cfg.name, ready)
                     continue
@@ -423,6 +427,8 @@ class Worker:
         """A limit says not yet: park the job in memory until `ready` when that is soon
         (no spinning: a timer puts it back), else give it back to the store, due then."""
         now = self.clock.now()
+        if ready - now > PACE_PARK and self._spill(job, relay, now):
+            return
         if ready - now <= PACE_PARK and not self._stopping:
             loop = asyncio.get_running_loop()
             handle = loop.call_later(ready - now, self._unpark, job.claim.id)
@@ -441,6 +447,21 @@ class Worker:
             attempts=tuple(job.attempts),
         )
         self._finish(job, result)
+
+    def _spill(self, job: Job, relay: str, now: float) -> bool:
+        """A relay that is full for a while (warm-up, caps) hands the delivery to another
+        relay of the same lane with room, when its warm-up says spill = "lane". Never a
+        pinned (blocked) delivery, never outside the lane."""
+        if job.claim.pinned or self._stopping or not self.pacer.spills(relay):
+            return False
+        job.full.add(relay)
+        other = self.board.choose(job.lane, job.claim, job.tried | job.full, now, job.group)
+        if other is None:
+            return False
+        self._seq += 1
+        self._queues[other].put_nowait((job.lane.priority, self._seq, job))
+        self._grow(other)
+        return True
 
     def _unpark(self, delivery_id: int) -> None:
         parked = self._parked.pop(delivery_id, None)
@@ -510,7 +531,9 @@ class Worker:
         """Record an attempt's facts and decide; True when the relay had a fault."""
         now = self.clock.now()
         verdict = self.classifier(report.stage, report.code, report.text, report.fault)
-        change = self.pacer.on_answer(relay, job.group, verdict.outcome, report.reply(), now)
+        change = self.pacer.on_answer(
+            relay, job.group, verdict.outcome, report.reply(), now, job.body.from_domain
+        )
         if change is not None:
             log.warning(
                 "relay %s, provider %s: %s to %.3g msg/s (%s)",

@@ -4,16 +4,18 @@ keeps today's count (it may miss the last second's sends, never double them)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from relaylane.store.schema import pacing_counts, pacing_events
+from relaylane.store.schema import pacing_counts, pacing_events, warmup_paths
 
 C = pacing_counts.c
 E = pacing_events.c
+W = warmup_paths.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,13 @@ class SentCount:
     period: str  # hour | day
     period_start: float
     sent: int
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupRow:
+    relay: str
+    path: str
+    state: dict[str, object]  # WarmupState's fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +49,29 @@ class SqlPacing:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def flush(self, counts: Sequence[SentCount], events: Sequence[PacingEvent]) -> None:
-        """Add `counts` to the stored ones and append `events`, in one transaction."""
-        if not counts and not events:
+    def flush(
+        self,
+        counts: Sequence[SentCount],
+        events: Sequence[PacingEvent],
+        warmups: Sequence[WarmupRow] = (),
+        now: float = 0.0,
+    ) -> None:
+        """Add `counts` to the stored ones, append `events` and replace the warm-up states
+        given, in one transaction."""
+        if not counts and not events and not warmups:
             return
         with self.engine.begin() as conn:
             for count in counts:
                 conn.execute(_increment(conn, count))
             if events:
                 conn.execute(pacing_events.insert(), [vars_of(e) for e in events])
+            for row in warmups:
+                conn.execute(_upsert_warmup(conn, row, now))
+
+    def warmups(self) -> list[WarmupRow]:
+        stmt = sa.select(W.relay, W.path, W.state)
+        with self.engine.connect() as conn:
+            return [WarmupRow(r, p, json.loads(st)) for r, p, st in conn.execute(stmt)]
 
     def counts_since(self, since: float) -> list[SentCount]:
         stmt = sa.select(C.relay, C.path, C.period, C.period_start, C.sent).where(
@@ -83,6 +106,17 @@ def _increment(conn: sa.Connection, count: SentCount) -> sa.Executable:
     return stmt.on_conflict_do_update(
         index_elements=["relay", "path", "period", "period_start"],
         set_={"sent": pacing_counts.c.sent + stmt.excluded.sent},
+    )
+
+
+def _upsert_warmup(conn: sa.Connection, row: WarmupRow, now: float) -> sa.Executable:
+    values = {"relay": row.relay, "path": row.path, "state": json.dumps(row.state),
+              "updated_at": now}  # fmt: skip
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(warmup_paths).values(**values)
+    return stmt.on_conflict_do_update(
+        index_elements=["relay", "path"],
+        set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterable, Sequence, Set
 
 import sqlalchemy as sa
@@ -34,7 +35,7 @@ from relaylane.records import (
 )
 from relaylane.store.address_outcomes import apply_address_outcomes, outcomes_of_results
 from relaylane.store.dkim_rotations import SqlRotations
-from relaylane.store.pacing import PacingEvent, SentCount, SqlPacing
+from relaylane.store.pacing import PacingEvent, SentCount, SqlPacing, WarmupRow
 from relaylane.store.prepared import Prepared, sane_rowcount
 from relaylane.store.schema import attempts, deliveries, messages
 from relaylane.store.suppressions import stop_suppressed
@@ -137,12 +138,15 @@ class SqlQueue:
         """The keys that sign each delivery's VERP address and X-Relaylane-ID."""
         return self._keys.ring(now)
 
-    def pacing_counts(self, since: float) -> list[SentCount]:
-        """Sent counts per relay and period since `since` (a worker restores its caps)."""
-        return SqlPacing(self.engine).counts_since(since)
+    def pacing_state(self, since: float) -> tuple[list[SentCount], list[WarmupRow]]:
+        """Sent counts since `since` and warm-up progress (a worker restores its limits)."""
+        pacing = SqlPacing(self.engine)
+        return pacing.counts_since(since), pacing.warmups()
 
-    def flush_pacing(self, counts: list[SentCount], events: list[PacingEvent]) -> None:
-        SqlPacing(self.engine).flush(counts, events)
+    def flush_pacing(
+        self, counts: list[SentCount], events: list[PacingEvent], warmups: list[WarmupRow]
+    ) -> None:
+        SqlPacing(self.engine).flush(counts, events, warmups, time.time())
 
     def dkim_rotations(self) -> list[Rotation]:
         """DKIM rotations, so a worker signs with a switched-to key without a restart."""

@@ -240,3 +240,15 @@ pacing_events = sa.Table(
     sa.Column("cause", sa.Text, nullable=False),  # the reply or event text
     sa.Index("ix_pacing_events_relay_at", "relay", "at"),
 )
+
+# Each warming path's progress (relaylane.policy.pacing.warmup.WarmupState as JSON), so a
+# restart neither resets a warm-up nor lets it skip ahead.
+warmup_paths = sa.Table(
+    "warmup_paths",
+    metadata,
+    sa.Column("relay", sa.String(64), nullable=False),
+    sa.Column("path", sa.String(320), nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("relay", "path", name="pk_warmup_paths"),
+)

@@ -1,4 +1,4 @@
-"""Pacing counters and adaptive-backoff events.
+"""Pacing counters, adaptive-backoff events and warm-up progress.
 
 Revision ID: 0006
 Revises: 0005
@@ -40,9 +40,18 @@ def upgrade() -> None:
         sa.Column("cause", sa.Text, nullable=False),
     )
     op.create_index("ix_pacing_events_relay_at", "pacing_events", ["relay", "at"])
+    op.create_table(
+        "warmup_paths",
+        sa.Column("relay", sa.String(64), nullable=False),
+        sa.Column("path", sa.String(320), nullable=False),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+        sa.PrimaryKeyConstraint("relay", "path", name="pk_warmup_paths"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("warmup_paths")
     op.drop_index("ix_pacing_events_relay_at", "pacing_events")
     op.drop_table("pacing_events")
     op.drop_table("pacing_counts")
