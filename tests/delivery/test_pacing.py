@@ -145,7 +145,12 @@ async def test_a_warming_relay_holds_at_its_step(
     waiting = [due for state, due in rows if state == "queued"]
     assert len(waiting) == 5 and all(due > time.time() + 60 for due in waiting)
     [row] = store.pacing.warmups()
-    assert (row.relay, row.path, row.state["step"], row.state["offered_today"]) == ("warm", "", 0, 3)
+    assert (row.relay, row.path, row.state["step"], row.state["offered_today"]) == (
+        "warm",
+        "",
+        0,
+        3,
+    )
 
 
 async def test_a_warming_relay_spills_to_the_lanes_other_relays(
@@ -156,3 +161,38 @@ async def test_a_warming_relay_spills_to_the_lanes_other_relays(
         queue(store, cfg, "tx", [f"u{i}@example.test" for i in range(8)], time.time())
         await Worker(cfg, store.queue, idle_quit=0.5).run(until_idle=True)
         assert (len(warm.received), len(old.received)) == (3, 5)
+
+
+async def test_a_reported_deferral_slows_the_pair_like_an_smtp_reply(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from relaylane.bounces.decide import Action, Decision
+    from relaylane.policy.suppression import Source
+    from relaylane.store.feedback import FeedbackRow, Recording
+
+    async with SimRelay(Behaviour()) as sim:
+        provider = {"google": {"domains": ["gmail.example"], "rate": "50/s"}}
+        cfg = paced_config(store_url, tmp_path, [relay("r1", sim.port)], provider=provider)
+        [did] = queue(store, cfg, "tx", ["a@gmail.example"], time.time())
+        worker = Worker(cfg, store.queue, idle_quit=0.5)
+        task = asyncio.create_task(worker.run())
+        deadline = time.monotonic() + 10
+        while not sim.received and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        row = FeedbackRow(time.time(), "receiver", "dsn", "delayed", did, "r1",
+                          "a@gmail.example", "rate_limited", 421, "4.7.28",
+                          "Our system has detected an unusual rate of unsolicited mail",
+                          "recorded")  # fmt: skip
+        store.feedback.record([Recording(row, Decision(Action.RECORDED), None, Source.DSN)],
+                              cfg.suppression_policy(), time.time())  # fmt: skip
+        while (
+            worker.pacer.rate_of("r1", "google", time.time()) == 50 and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.1)
+        worker.request_stop()
+        await task
+    rate = worker.pacer.rate_of("r1", "google", time.time())
+    assert rate is not None and rate < 50
+    assert any(e.provider == "google" and "4.7.28" in e.cause for e in store.pacing.events("r1"))

@@ -172,6 +172,20 @@ class Pacer:
             self._event(relay, group, change)
         return change
 
+    def on_event(
+        self, relay: str, group: str, outcome: Outcome, text: str, now: float
+    ) -> aimd.Change | None:
+        """An asynchronous deferral or block (a DSN `delayed`, an ESP event) against the
+        provider's rules: adaptive backoff only (it was no attempt of this worker)."""
+        pair = self._pair(relay, group)
+        if outcome not in (Outcome.DEFERRED, Outcome.BLOCKED) or pair.rate is None:
+            return None
+        pair.rate, change = aimd.on_reply(pair.rate, text, pair.rules, now)
+        if change is not None:
+            self._apply(relay, group, pair, now)
+            self._event(relay, group, change)
+        return change
+
     def tick(self, now: float) -> None:
         """Additive recovery of slowed pairs, step by step."""
         for (relay, group), pair in self._pairs.items():

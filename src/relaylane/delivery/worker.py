@@ -44,8 +44,15 @@ from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier, Verdict
 from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay
 from relaylane.policy.retry import RetrySchedule
 from relaylane.policy.suppression import SuppressionPolicy
-from relaylane.policy.vocabulary import BounceClass, DeliveryState, Outcome, Stage
+from relaylane.policy.vocabulary import (
+    RELAY_LEVEL_CLASSES,
+    BounceClass,
+    DeliveryState,
+    Outcome,
+    Stage,
+)
 from relaylane.records import AttemptRecord, Claimed, DeliveryResult, Step, StoredBody
+from relaylane.store.feedback import FeedbackRow
 from relaylane.store.pacing import PacingEvent, SentCount, WarmupRow
 
 T = TypeVar("T")
@@ -72,6 +79,8 @@ class QueueStore(Protocol):
     def reclaim_expired(self, now: float) -> int: ...
     def key_ring(self, now: float) -> KeyRing: ...
     def dkim_rotations(self) -> list[Rotation]: ...
+    def pace_signals(self, after_id: int) -> list[FeedbackRow]: ...
+    def last_feedback_id(self) -> int: ...
     def pacing_state(self, since: float) -> tuple[list[SentCount], list[WarmupRow]]: ...
     def flush_pacing(
         self, counts: list[SentCount], events: list[PacingEvent], warmups: list[WarmupRow]
@@ -139,6 +148,7 @@ class Worker:
         self.pacer = Pacer(config, providers, config.pacing.timezone)
         self.groups = ProviderResolver(ProviderMap(providers), DnsMxResolver(), clock=clock)
         self._parked: dict[int, tuple[asyncio.TimerHandle, Job, str]] = {}
+        self._signals_after = 0
         self._paced_at = 0.0
         self._body_parts: dict[int, BodyParts] = {}
         self._ring_loaded = 0.0
@@ -212,6 +222,7 @@ class Worker:
         now = self.clock.now()
         counts, warmups = await self._db(self.queue.pacing_state, now - 2 * 86400)
         self.pacer.restore(counts, now, warmups)
+        self._signals_after = await self._db(self.queue.last_feedback_id)
         helpers = [asyncio.create_task(self._lease_keeper(), name="lease-keeper")]
         if self.report_every:
             helpers.append(asyncio.create_task(self._reporter(self.report_every), name="report"))
@@ -282,6 +293,7 @@ class Worker:
         if now - self._paced_at < PACING_FLUSH:
             return
         self._paced_at = now
+        await self._read_signals(now)
         self.pacer.tick(now)
         counts, events, warmups = self.pacer.drain()
         if counts or events or warmups:
@@ -289,6 +301,23 @@ class Worker:
                 await self._db(self.queue.flush_pacing, counts, events, warmups)
             except sa.exc.DBAPIError as exc:
                 log.warning("could not store pacing counts (%s)", exc.__class__.__name__)
+
+    async def _read_signals(self, now: float) -> None:
+        """Deferrals and blocks reported later (DSN `delayed`, ESP events) slow the relay x
+        provider pair they concern, like the same reply at SMTP time."""
+        try:
+            rows = await self._db(self.queue.pace_signals, self._signals_after)
+        except sa.exc.DBAPIError:
+            return
+        for row in rows:
+            self._signals_after = max(self._signals_after, row.id or 0)
+            outcome = _signal_outcome(row)
+            if outcome is None or row.relay is None or row.recipient is None:
+                continue
+            domain = row.recipient.rpartition("@")[2]
+            group = self.groups.cached(domain) or DEFAULT_PROVIDER
+            text = " ".join(x for x in (str(row.code or ""), row.status or "", row.diagnostic) if x)
+            self.pacer.on_event(row.relay, group, outcome, text, now)
 
     async def _flush_pacing_now(self) -> None:
         counts, events, warmups = self.pacer.drain()
@@ -690,6 +719,14 @@ class Worker:
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
+
+
+def _signal_outcome(row: FeedbackRow) -> Outcome | None:
+    if row.event == "delayed":
+        return Outcome.DEFERRED
+    if row.bounce_class in {c.value for c in RELAY_LEVEL_CLASSES}:
+        return Outcome.BLOCKED
+    return None
 
 
 def _with_failover(a: AttemptRecord) -> AttemptRecord:

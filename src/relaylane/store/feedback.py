@@ -99,6 +99,23 @@ class SqlFeedback:
                 stored.append(_record_one(conn, item, policy, now))
         return stored
 
+    def pace_signals(self, after_id: int, limit: int = 1000) -> list[FeedbackRow]:
+        """Matched deferrals and bounces after `after_id`, oldest first (adaptive backoff
+        reads them); without the raw report."""
+        columns = [c for c in feedback.columns if c.name != "raw"]
+        stmt = (
+            sa.select(*columns)
+            .where(F.id > after_id, F.relay.is_not(None), F.event.in_(("delayed", "bounced")))
+            .order_by(F.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [FeedbackRow(**{**r._mapping, "raw": None}) for r in conn.execute(stmt)]
+
+    def last_id(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(F.id))).scalar() or 0)
+
     def list(self, *, unmatched: bool = False, limit: int = 100) -> list[FeedbackRow]:
         stmt = sa.select(feedback).order_by(F.id.desc()).limit(limit)
         if unmatched:

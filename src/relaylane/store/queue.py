@@ -35,6 +35,7 @@ from relaylane.records import (
 )
 from relaylane.store.address_outcomes import apply_address_outcomes, outcomes_of_results
 from relaylane.store.dkim_rotations import SqlRotations
+from relaylane.store.feedback import FeedbackRow, SqlFeedback
 from relaylane.store.pacing import PacingEvent, SentCount, SqlPacing, WarmupRow
 from relaylane.store.prepared import Prepared, sane_rowcount
 from relaylane.store.schema import attempts, deliveries, messages
@@ -147,6 +148,13 @@ class SqlQueue:
         self, counts: list[SentCount], events: list[PacingEvent], warmups: list[WarmupRow]
     ) -> None:
         SqlPacing(self.engine).flush(counts, events, warmups, time.time())
+
+    def pace_signals(self, after_id: int) -> list[FeedbackRow]:
+        """Reported deferrals and bounces after `after_id` (adaptive backoff)."""
+        return SqlFeedback(self.engine).pace_signals(after_id)
+
+    def last_feedback_id(self) -> int:
+        return SqlFeedback(self.engine).last_id()
 
     def dkim_rotations(self) -> list[Rotation]:
         """DKIM rotations, so a worker signs with a switched-to key without a restart."""
