@@ -32,6 +32,7 @@ class NewMessage:
     notify: str | None = None  # "dsn": report a permanent failure to the envelope sender
     tags: tuple[str, ...] = ()
     metadata: tuple[tuple[str, str], ...] = ()
+    held: bool = False  # waits as `held` until due_at (a send window or not-before time)
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,3 +196,43 @@ async def test_a_reported_deferral_slows_the_pair_like_an_smtp_reply(
     rate = worker.pacer.rate_of("r1", "google", time.time())
     assert rate is not None and rate < 50
     assert any(e.provider == "google" and "4.7.28" in e.cause for e in store.pacing.events("r1"))
+
+
+async def test_outside_its_send_window_a_delivery_waits_as_held(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from relaylane.delivery.submit import Origin
+
+    now = datetime.now(UTC)
+    closed = f"{(now + timedelta(hours=2)):%H:%M}-{(now + timedelta(hours=3)):%H:%M} UTC"
+    async with SimRelay(Behaviour()) as sim:
+        data: dict[str, Any] = {
+            "store": {"url": store_url},
+            "worker": {"lease": "60s", "idle_poll": "50ms"},
+            "domain": signing_domains(),
+            "relay": [relay("r1", sim.port)],
+            "lane": [lane("tx", ["r1"], send_window=closed), lane("now", ["r1"],
+                                                                  allow_shared_relays=True)],
+        }  # fmt: skip
+        cfg = load_config_data(data, source="<t>", base_dir=tmp_path, env={})
+        [windowed] = queue(store, cfg, "tx", ["a@example.test"], time.time())
+        later = Origin(not_before=time.time() + 3600)
+        from relaylane.delivery.addresses import parse_address
+        from relaylane.delivery.compose import compose
+        from relaylane.delivery.submit import build_message
+
+        composed = compose(from_="a@tx.acme.test", subject="x", text="x\n")
+        rcpt = [parse_address("b@example.test")]
+        msg = build_message(cfg, "now", composed, rcpt, time.time(), origin=later)
+        [[scheduled]] = store.queue.enqueue([msg])
+        await Worker(cfg, store.queue, idle_quit=0.5).run(until_idle=True)
+        assert sim.received == []
+    with store.engine.connect() as conn:
+        rows = dict(conn.execute(sa.select(deliveries.c.id, deliveries.c.state)).all())
+        due = dict(conn.execute(sa.select(deliveries.c.id, deliveries.c.due_at)).all())
+    assert rows[windowed] == "held" and rows[scheduled] == "held"
+    opens = (now + timedelta(hours=2)).replace(second=0, microsecond=0).timestamp()
+    assert abs(due[windowed] - opens) < 61
+    assert due[scheduled] >= time.time() + 3500

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -23,7 +24,7 @@ from relaylane.delivery.addresses import (
 )
 from relaylane.delivery.compose import Composed, compose
 from relaylane.delivery.eml import compose_eml
-from relaylane.delivery.submit import build_message
+from relaylane.delivery.submit import Origin, build_message
 from relaylane.errors import InputError
 from relaylane.intake.lanes import check_sender
 
@@ -106,6 +107,9 @@ def send(
     envelope_from: str | None = typer.Option(
         None, "--envelope-from", help="Envelope sender (MAIL FROM); default: the From address."
     ),
+    not_before: str | None = typer.Option(
+        None, "--not-before", help="Send no earlier than this (ISO 8601 with a zone)."
+    ),
     config: Path | None = ConfigOption,
     json: bool = JsonOption,
 ) -> None:
@@ -123,7 +127,10 @@ def send(
             if envelope_from
             else None
         )
-        message = build_message(cfg, lane, composed, recipients, time.time(), mail_from=sender)
+        origin = Origin(not_before=_instant(not_before)) if not_before else None
+        message = build_message(
+            cfg, lane, composed, recipients, time.time(), mail_from=sender, origin=origin
+        )
         check_sender(cfg, cfg.lane_by_name(lane), composed.from_addr.domain, "--from")
         with store_for(cfg) as store:
             [ids] = store.queue.enqueue([message])
@@ -140,3 +147,17 @@ def send(
         return
     for p in pairs:
         console.print(f"{p['id']}\t{p['recipient']}", highlight=False)
+
+
+def _instant(text: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InputError(
+            "--not-before",
+            f"{text!r} is not a date and time with a zone",
+            'write it like "2026-12-01T08:00:00+01:00" or "2026-12-01 07:00Z"',
+        )
+    return moment.timestamp()

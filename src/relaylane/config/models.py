@@ -44,9 +44,11 @@ from relaylane.config.feedback import (
     LaneSuppression,
 )
 from relaylane.config.pacing import (
+    Instant,
     PacingConfig,
     ProviderConfig,
     Rate,
+    SendWindowText,
     WarmupConfig,
     check_caps,
     load_providers,
@@ -55,6 +57,7 @@ from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
 from relaylane.config.webhooks import WebhooksConfig
 from relaylane.errors import NotFoundError
 from relaylane.policy.alignment import signing_domain_for
+from relaylane.policy.pacing.windows import SendWindow, parse_window
 from relaylane.policy.suppression import LaneRules, SuppressionPolicy
 from relaylane.policy.vocabulary import EspProvider, LanePurpose, RelayKind, Strategy, TlsMode
 
@@ -343,6 +346,10 @@ class LaneConfig(_Model):
     from_domains: tuple[str, ...] = ()
     retry: RetrySchedule
     suppression: LaneSuppression = Field(default_factory=LaneSuppression)
+    # Deliveries wait as `held` outside this window ("08:00-18:00", "mon-fri 08:00-18:00",
+    # optionally with a zone; else [pacing] timezone), and before `not_before`.
+    send_window: SendWindowText | None = None
+    not_before: Instant | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -493,6 +500,12 @@ class Config(_Model):
     @classmethod
     def _frozen_tables(cls, value: dict[str, Any]) -> dict[str, Any]:
         return FrozenDict(value)
+
+    def windows_of(self, lane: LaneConfig) -> tuple[SendWindow, ...]:
+        """The lane's send window, in its own zone or else [pacing] timezone."""
+        if lane.send_window is None:
+            return ()
+        return (parse_window(lane.send_window, self.pacing.timezone),)
 
     def providers(self) -> dict[str, ProviderConfig]:
         """The shipped provider table with this file's [provider.NAME] tables merged in."""

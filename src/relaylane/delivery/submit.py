@@ -19,6 +19,7 @@ from relaylane.delivery.headers import (
 )
 from relaylane.errors import InputError
 from relaylane.policy.alignment import organizational_domain
+from relaylane.policy.pacing.windows import earliest_start
 from relaylane.policy.vocabulary import LanePurpose
 from relaylane.records import NewDelivery, NewMessage
 
@@ -54,6 +55,7 @@ def build_message(
     date = format_date(now)
     domain = composed.from_addr.domain
     stream = _feedback_header(lane, composed, domain, origin)
+    due = _earliest_start(config, lane, origin, now, lane_field)
     return NewMessage(
         lane=lane.name,
         mail_from=sender.addr,
@@ -70,6 +72,8 @@ def build_message(
         notify=origin.notify,
         tags=origin.tags,
         metadata=origin.metadata,
+        due_at=due,
+        held=due > now,
     )
 
 
@@ -82,6 +86,22 @@ class Origin:
     notify: str | None = None  # "dsn" to report permanent failures to the envelope sender
     tags: tuple[str, ...] = ()
     metadata: tuple[tuple[str, str], ...] = ()
+    not_before: float | None = None  # wait until then (Unix seconds), as `held`
+
+
+def _earliest_start(
+    config: Config, lane: LaneConfig, origin: Origin, now: float, field: str
+) -> float:
+    """When the message may first go: its and its lane's not-before times, and the lane's
+    send window."""
+    start = earliest_start(now, (lane.not_before, origin.not_before), config.windows_of(lane))
+    if start is None:
+        raise InputError(
+            field,
+            f"lane {lane.name!r}'s send window never opens after its not_before",
+            "fix the lane's send_window or not_before",
+        )
+    return start
 
 
 def _feedback_header(lane: LaneConfig, composed: Composed, domain: str, origin: Origin) -> bytes:

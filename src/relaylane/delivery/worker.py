@@ -42,6 +42,7 @@ from relaylane.delivery.stats import WorkerStats
 from relaylane.dkim.rotation import Rotation
 from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier, Verdict
 from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay
+from relaylane.policy.pacing.windows import earliest_start
 from relaylane.policy.retry import RetrySchedule
 from relaylane.policy.suppression import SuppressionPolicy
 from relaylane.policy.vocabulary import (
@@ -149,6 +150,7 @@ class Worker:
         self.groups = ProviderResolver(ProviderMap(providers), DnsMxResolver(), clock=clock)
         self._parked: dict[int, tuple[asyncio.TimerHandle, Job, str]] = {}
         self._signals_after = 0
+        self._windows = {lane.name: config.windows_of(lane) for lane in config.lane}
         self._paced_at = 0.0
         self._body_parts: dict[int, BodyParts] = {}
         self._ring_loaded = 0.0
@@ -426,7 +428,7 @@ class Worker:
                 if not self.board.may_send(cfg.name, job.claim.id, self.clock.now()):
                     self._route(job, self.clock.now())
                     continue
-                if self._misaligned(job):
+                if self._misaligned(job) or self._outside_window(job):
                     continue
                 ready = self.pacer.admit(cfg, job.group, self.clock.now(), job.body.from_domain)
                 if ready > 0:
@@ -503,6 +505,29 @@ class Worker:
         self._seq += 1
         self._queues[relay].put_nowait((job.lane.priority, self._seq, job))
         self._grow(relay)
+
+    def _outside_window(self, job: Job) -> bool:
+        """A delivery claimed while its lane's send window is closed (a retry, a window
+        that closed while it waited) waits as `held` until the window opens."""
+        windows = self._windows.get(job.lane.name, ())
+        if not windows and job.lane.not_before is None:
+            return False
+        now = self.clock.now()
+        start = earliest_start(now, (job.lane.not_before,), windows)
+        if start is not None and start <= now:
+            return False
+        result = DeliveryResult(
+            id=job.claim.id,
+            token=job.claim.token,
+            state=DeliveryState.HELD,
+            due_at=start if start is not None else now + 86400.0,
+            relay=job.claim.relay,
+            pinned=job.claim.pinned,
+            retries=job.claim.retries,
+            attempts=tuple(job.attempts),
+        )
+        self._finish(job, result)
+        return True
 
     def _misaligned(self, job: Job) -> bool:
         """The send-time half of the alignment gate: a gated lane's delivery whose From

@@ -35,8 +35,14 @@ FINAL_STATES = frozenset(
         DeliveryState.CANCELLED,
     }
 )
-# States a worker may claim once `due_at` has passed.
-CLAIMABLE_STATES = (DeliveryState.QUEUED, DeliveryState.DEFERRED, DeliveryState.BLOCKED)
+# States a worker may claim once `due_at` has passed. A `held` delivery with a due_at waits
+# for its send window or not-before time; one an operator holds has none, so never comes.
+CLAIMABLE_STATES = (
+    DeliveryState.QUEUED,
+    DeliveryState.DEFERRED,
+    DeliveryState.BLOCKED,
+    DeliveryState.HELD,
+)
 
 
 class Stage(StrEnum):

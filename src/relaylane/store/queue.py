@@ -425,7 +425,7 @@ def _delivery_row(mid: int, msg: NewMessage, d: NewDelivery) -> dict[str, object
         "message_id": mid,
         "lane": msg.lane,
         "recipient": d.recipient,
-        "state": DeliveryState.QUEUED.value,
+        "state": (DeliveryState.HELD if msg.held else DeliveryState.QUEUED).value,
         "created_at": msg.created_at,
         "updated_at": msg.created_at,
         "expires_at": msg.expires_at,
