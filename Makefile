@@ -38,6 +38,7 @@ bench: $(STAMP)
 	bench/throughput
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/dkim_signing.py
+	$(BIN)/python bench/pacing.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

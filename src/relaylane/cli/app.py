@@ -13,6 +13,8 @@ from relaylane.cli import (
     init_check,
     keys,
     messages,
+    plan,
+    relays,
     send,
     serve,
     smtp_users,
@@ -35,6 +37,8 @@ app.command("worker")(worker.worker)
 app.command("serve")(serve.serve)
 app.command("status")(status.status)
 app.command("doctor")(doctor.doctor)
+app.command("plan")(plan.plan)
+app.command("relays")(relays.relays)
 app.add_typer(messages.app, name="messages")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")

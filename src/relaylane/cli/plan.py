@@ -2,8 +2,9 @@
 
 A forecast before anything is sent (`relaylane.policy.pacing.plan.forecast`): the lane's
 relays with their rates, hourly and daily caps (less what the store says was already sent
-in the starting hour and day) and warm-up schedules, the per relay × provider rates of the
-provider table, and the recipients split across providers. Hour by hour, in the [pacing]
+in the starting hour and day) and warm-up schedules (from the progress the worker stored),
+the per relay × provider rates of the provider table, the lane's send window and
+not-before time, and the recipients split across providers. Hour by hour, in the [pacing]
 time zone. It assumes clean delivery: no new deferrals or blocks.
 """
 
@@ -30,12 +31,27 @@ from relaylane.cli.common import (
     store_for,
     user_errors,
 )
-from relaylane.cli.relays import local_text, rate_text, read_counts
+from relaylane.cli.relays import (
+    latest_backoff,
+    local_text,
+    rate_text,
+    read_counts,
+    stored_warmups,
+)
 from relaylane.config import Config, LaneConfig, RelayConfig
 from relaylane.errors import InputError
 from relaylane.policy.pacing.plan import DEFAULT_HORIZON_DAYS, Forecast, HourRow, forecast
 from relaylane.policy.pacing.providers import DEFAULT_PROVIDER
-from relaylane.policy.pacing.warmup import Spill, WarmupScope
+from relaylane.policy.pacing.warmup import (
+    RELAY_PATH,
+    Spill,
+    WarmupPolicy,
+    WarmupScope,
+    WarmupState,
+    path_key,
+    update,
+    volume,
+)
 from relaylane.policy.pacing.workload import (
     OTHER,
     SPLIT_FORMS,
@@ -58,10 +74,6 @@ _CLEAN = (
     "assumes clean delivery: no new deferrals or blocks, so warm-up steps advance as soon "
     "as volume and time allow and provider rates stay as configured"
 )
-_WARMUP_STATE = (
-    "warm-up starts at step 1 on every warming relay: the worker does not persist warm-up "
-    "progress yet, so a relay that is already warm finishes sooner than shown"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +86,8 @@ class Plan:
     warmups: Mapping[str, str | None]  # relay → [warmup.NAME]
     notes: tuple[str, ...]
     binding: str | None  # what holds the lane back when it does not finish
+    from_domain: str | None = None  # whose domain × provider warm-up paths were used
+    send_window: str | None = None  # the lane's, as written
     horizon_days: float = DEFAULT_HORIZON_DAYS
 
 
@@ -93,6 +107,13 @@ def plan(
         help="When sending would start, ISO 8601 (default: now; without an offset, in "
         "[pacing] timezone).",
     ),
+    from_domain: str | None = typer.Option(
+        None,
+        "--from-domain",
+        help="The From domain, for warm-ups per sending domain × provider (default: the "
+        "lane's only from_domains entry; else each provider's path starts as for a new "
+        "domain).",
+    ),
     config: Path | None = ConfigOption,
     json: bool = JsonOption,
 ) -> None:
@@ -111,7 +132,7 @@ def plan(
         split = _split(by_provider)
         begin = _start(start, cfg.pacing.timezone, now)
         with store_for(cfg) as store:
-            result = make_plan(cfg, found, count, split, begin, store, now)
+            result = make_plan(cfg, found, count, split, begin, store, now, from_domain)
     if json:
         print_json(_as_json(result, cfg.pacing.timezone))
         return
@@ -168,6 +189,7 @@ def make_plan(
     start: float,
     store: Store,
     now: float,
+    from_domain: str | None = None,
 ) -> Plan:
     """Build the workload from the config and the store, and forecast it."""
     tz = cfg.pacing.timezone
@@ -175,8 +197,16 @@ def make_plan(
     counts = read_counts(store, tz, start)
     providers = cfg.providers()
     rates = {name: table.rate for name, table in providers.items()}
-    facts = tuple(_facts(cfg, relay, counts.get(relay.name, (0, 0)), split) for relay in relays)
+    if from_domain is None and len(lane.from_domains) == 1:
+        from_domain = lane.from_domains[0]
+    domain = None if from_domain is None else from_domain.strip().rstrip(".").lower()
+    stored = stored_warmups(store.pacing.warmups())
+    facts = tuple(
+        _facts(cfg, relay, counts.get(relay.name, (0, 0)), split, stored, domain)
+        for relay in relays
+    )
     spills = [cfg.warmup[r.warmup].spill for r in relays if r.warmup is not None]
+    windows = cfg.windows_of(lane)
     workload = Workload(
         count=count,
         relays=facts,
@@ -185,20 +215,16 @@ def make_plan(
         provider_rates=rates,
         timezone=tz,
         spill=Spill.HOLD if Spill.HOLD in spills else Spill.LANE,
+        windows=windows,
+        not_before=lane.not_before,
     )
     result = forecast(workload)
     notes = [f"the forecast {_CLEAN}"]
-    if any(f.warmup is not None for f in facts):
-        notes.append(_WARMUP_STATE)
-    if any(
-        cfg.warmup[r.warmup].scope is WarmupScope.RELAY_AND_DOMAIN
-        for r in relays
-        if r.warmup is not None
-    ):
-        notes.append(
-            "warm-up scope relay_and_domain: assumes one sending domain, each provider of "
-            "the split warmed on its own path"
-        )
+    if lane.send_window is not None:
+        notes.append(f'lane {lane.name} sends only in its send window "{lane.send_window}"')
+    if lane.not_before is not None and lane.not_before > start:
+        notes.append(f"lane {lane.name} sends nothing before {local_text(lane.not_before, tz)}")
+    notes += _warmup_notes(facts, start, domain)
     unknown = [p for p in split if p not in providers and p != OTHER]
     if unknown:
         notes.append(
@@ -210,7 +236,8 @@ def make_plan(
     waiting = _waiting(store, lane.name, now)
     if waiting:
         notes.append(
-            f"lane {lane.name} already has {waiting:,} deliveries waiting or in flight; the "
+            f"lane {lane.name} already has {waiting:,} "
+            f"{'delivery' if waiting == 1 else 'deliveries'} waiting or in flight; the "
             f"forecast counts only the {count:,} new ones (add them to --count to include them)"
         )
     binding = None if result.finish_time is not None else _binding(workload)
@@ -221,20 +248,32 @@ def make_plan(
         warmups={r.name: r.warmup for r in relays},
         notes=tuple(notes),
         binding=binding,
+        from_domain=domain,
+        send_window=lane.send_window,
     )
 
 
 def _facts(
-    cfg: Config, relay: RelayConfig, sent: tuple[int, int], split: Mapping[str, float]
+    cfg: Config,
+    relay: RelayConfig,
+    sent: tuple[int, int],
+    split: Mapping[str, float],
+    stored: Mapping[tuple[str, str], WarmupState],
+    domain: str | None,
 ) -> RelayFacts:
     warmup: WarmupPath | None = None
     pairs: dict[str, WarmupPath] = {}
     if relay.warmup is not None:
         table = cfg.warmup[relay.warmup]
         policy = table.policy(cfg.pacing.timezone)
-        warmup = WarmupPath(policy)  # a fresh WarmupState: progress is not stored yet
+        fresh = WarmupState()
+        warmup = WarmupPath(policy, stored.get((relay.name, RELAY_PATH), fresh))
         if table.scope is WarmupScope.RELAY_AND_DOMAIN:
-            pairs = {provider: WarmupPath(policy) for provider in split}
+            for provider in split:
+                # "other" is every provider not named; its path is the catch-all's
+                group = DEFAULT_PROVIDER if provider == OTHER else provider
+                key = (relay.name, path_key(domain, group)) if domain else None
+                pairs[provider] = WarmupPath(policy, stored.get(key, fresh) if key else fresh)
     return RelayFacts(
         name=relay.name,
         rate=relay.rate,
@@ -247,6 +286,33 @@ def _facts(
     )
 
 
+def _step(policy: WarmupPolicy, state: WarmupState, start: float) -> str:
+    state, _ = update(state, policy, start)
+    return f"step {state.step + 1} of {len(policy.schedule)} ({volume(state, policy):,}/day)"
+
+
+def _warmup_notes(facts: Sequence[RelayFacts], start: float, domain: str | None) -> list[str]:
+    """Where each warming relay (and its domain × provider paths) stands at the start."""
+    notes: list[str] = []
+    for relay in facts:
+        if relay.warmup is None:
+            continue
+        policy = relay.warmup.policy
+        line = f"relay {relay.name} warms up: {_step(policy, relay.warmup.state, start)}"
+        if relay.warmup.state == WarmupState():
+            line += ", not started yet"
+        if relay.provider_warmups:
+            paths = ", ".join(
+                f"{p} {_step(policy, path.state, start)}"
+                for p, path in sorted(relay.provider_warmups.items())
+            )
+            line += f"; per {domain or 'sending domain'} × provider: {paths}"
+            if domain is None:
+                line += " (as for a new sending domain: give --from-domain for a known one)"
+        notes.append(line)
+    return notes
+
+
 def _backoff_notes(
     events: Mapping[str, Sequence[PacingEvent]],
     rates: Mapping[str, float | None],
@@ -256,10 +322,7 @@ def _backoff_notes(
     """Pairs whose latest recorded change leaves them below their configured rate."""
     notes: list[str] = []
     for relay, recent in events.items():
-        latest: dict[str, PacingEvent] = {}
-        for event in recent:  # newest first
-            latest.setdefault(event.provider, event)
-        for provider, event in sorted(latest.items()):
+        for provider, event in sorted(latest_backoff(recent).items()):
             base = rates.get(provider, rates.get(DEFAULT_PROVIDER))
             if event.action == "suspend" and event.until is not None and event.until > now:
                 state = f"suspended until {local_text(event.until, tz)}"
@@ -377,6 +440,9 @@ def _as_json(result: Plan, tz: str) -> dict[str, Any]:
         "split": dict(w.split),
         "provider_rates": {p: w.pair_rate(p) for p in w.split},
         "spill": w.spill.value,
+        "from_domain": result.from_domain,
+        "send_window": result.send_window,
+        "not_before": w.not_before,
         "relays": [
             {
                 "name": r.name,
@@ -387,7 +453,13 @@ def _as_json(result: Plan, tz: str) -> dict[str, Any]:
                 "sent_today": r.sent_today,
                 "warmup": result.warmups.get(r.name),
                 "warmup_schedule": None if r.warmup is None else list(r.warmup.policy.schedule),
-                "warmup_provider_paths": sorted(r.provider_warmups),
+                "warmup_step": None
+                if r.warmup is None
+                else update(r.warmup.state, r.warmup.policy, w.start)[0].step + 1,
+                "warmup_provider_steps": {
+                    p: update(path.state, path.policy, w.start)[0].step + 1
+                    for p, path in sorted(r.provider_warmups.items())
+                },
             }
             for r in w.relays
         ],

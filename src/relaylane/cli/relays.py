@@ -1,5 +1,6 @@
-"""`relaylane relays`: each relay's limits and how much of them is used, its deliveries,
-and the adaptive-backoff changes recorded for it (each with its cause, the reply text)."""
+"""`relaylane relays`: each relay's limits and how much of them is used, its warm-up
+progress, its deliveries, and the pacing changes recorded for it (adaptive backoff, each
+with its cause, the reply text; warm-up steps)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich.markup import escape
 from rich.table import Table
@@ -23,17 +24,37 @@ from relaylane.cli.common import (
 )
 from relaylane.config import Config
 from relaylane.config.pacing import format_rate
+from relaylane.policy.pacing.aimd import ChangeAction
 from relaylane.policy.pacing.caps import Period, period_start
+from relaylane.policy.pacing.warmup import (
+    RELAY_PATH,
+    WarmupState,
+    offered_today,
+    update,
+    volume,
+)
 from relaylane.policy.pacing.zones import local_time
 from relaylane.policy.vocabulary import DeliveryState
 from relaylane.store import Store
-from relaylane.store.pacing import PacingEvent, SentCount
+from relaylane.store.pacing import PacingEvent, SentCount, WarmupRow
 
-__all__ = ["SHOWN_EVENTS", "current_counts", "local_text", "rate_text", "relays"]
+__all__ = [
+    "SHOWN_EVENTS",
+    "current_counts",
+    "latest_backoff",
+    "local_text",
+    "rate_text",
+    "read_counts",
+    "relays",
+    "stored_warmups",
+]
 
 SHOWN_EVENTS = 5  # changes per relay in the table
 JSON_EVENTS = 100  # changes per relay in --json
 _STATES = [s.value for s in DeliveryState]
+BACKOFF_ACTIONS = frozenset(action.value for action in ChangeAction)
+_INTS = ("step", "sent_in_step", "deferrals", "blocks", "offered_today")
+_TIMES = ("last_sent_at", "step_started_at", "day_start")
 
 
 def rate_text(rate: float | None) -> str:
@@ -76,6 +97,53 @@ def read_counts(store: Store, tz: str, now: float) -> dict[str, tuple[int, int]]
     return current_counts(store.pacing.counts_since(period_start(now, tz, Period.DAY)), tz, now)
 
 
+def stored_warmups(rows: Sequence[WarmupRow]) -> dict[tuple[str, str], WarmupState]:
+    """The worker's stored warm-up progress by (relay, path); unreadable rows are left out
+    (the worker starts those paths again too)."""
+    states: dict[tuple[str, str], WarmupState] = {}
+    for row in rows:
+        raw = row.state
+        ints = all(isinstance(raw.get(k), int) and not isinstance(raw.get(k), bool) for k in _INTS)
+        times = all(raw.get(k) is None or isinstance(raw.get(k), (int, float)) for k in _TIMES)
+        if set(raw) != set(_INTS + _TIMES) or not ints or not times:
+            continue
+        states[(row.relay, row.path)] = WarmupState(**cast(dict[str, Any], raw))
+    return states
+
+
+def _warmup_paths(
+    cfg: Config,
+    relay: str,
+    name: str | None,
+    stored: dict[tuple[str, str], WarmupState],
+    now: float,
+) -> list[dict[str, Any]]:
+    """A warming relay's stored paths as they stand at `now` (after idle step-backs)."""
+    if name is None:
+        return []
+    policy = cfg.warmup[name].policy(cfg.pacing.timezone)
+    paths: list[dict[str, Any]] = []
+    for (owner, path), state in sorted(stored.items()):
+        if owner != relay:
+            continue
+        state, _ = update(state, policy, now)
+        paths.append(
+            {
+                "path": "relay" if path == RELAY_PATH else path,
+                "step": state.step + 1,
+                "steps": len(policy.schedule),
+                "volume": volume(state, policy),
+                "offered_today": offered_today(state, policy, now),
+                "sent_in_step": state.sent_in_step,
+                "deferrals": state.deferrals,
+                "blocks": state.blocks,
+                "step_started_at": state.step_started_at,
+                "last_sent_at": state.last_sent_at,
+            }
+        )
+    return paths
+
+
 def _event(event: PacingEvent, tz: str) -> dict[str, Any]:
     return {
         "at": event.at,
@@ -91,27 +159,41 @@ def _event(event: PacingEvent, tz: str) -> dict[str, Any]:
     }
 
 
-def _latest_by_provider(events: Sequence[PacingEvent]) -> dict[str, PacingEvent]:
-    """Each provider's newest change (`events` are newest first)."""
+def latest_backoff(events: Sequence[PacingEvent]) -> dict[str, PacingEvent]:
+    """Each provider's newest rate change, slow, suspend or recover (`events` are newest
+    first; warm-up events leave the rate alone)."""
     latest: dict[str, PacingEvent] = {}
     for event in events:
-        latest.setdefault(event.provider, event)
+        if event.action in BACKOFF_ACTIONS:
+            latest.setdefault(event.provider, event)
     return latest
 
 
+def _warmup_text(relay: dict[str, Any]) -> str:
+    """ "slow 3/5 400/day" (step 3 of 5) from the relay's own path, or "slow not started"."""
+    if relay["warmup"] is None:
+        return "-"
+    own = [p for p in relay["warmup_paths"] if p["path"] == "relay"]
+    if not own:
+        return f"{relay['warmup']} not started"
+    p = own[0]
+    return f"{relay['warmup']} {p['step']}/{p['steps']} {p['volume']:,}/day"
+
+
 def _used(sent: int, cap: int | None) -> str:
-    return f"{sent:,}" if cap is None else f"{sent:,} / {cap:,}"
+    return f"{sent:,}" if cap is None else f"{sent:,}/{cap:,}"
 
 
 def _report(cfg: Config, store: Store, now: float) -> dict[str, Any]:
     tz = cfg.pacing.timezone
     counts = read_counts(store, tz, now)
     by_relay = store.reads.status(now).by_relay
+    stored = stored_warmups(store.pacing.warmups())
     relays: list[dict[str, Any]] = []
     for relay in cfg.relay:
         this_hour, today = counts.get(relay.name, (0, 0))
         events = store.pacing.events(relay.name, limit=JSON_EVENTS)
-        latest = _latest_by_provider(events)
+        latest = latest_backoff(events)
         relays.append(
             {
                 "name": relay.name,
@@ -124,6 +206,7 @@ def _report(cfg: Config, store: Store, now: float) -> dict[str, Any]:
                 "sent_this_hour": this_hour,
                 "sent_today": today,
                 "warmup": relay.warmup,
+                "warmup_paths": _warmup_paths(cfg, relay.name, relay.warmup, stored, now),
                 "deliveries": dict(sorted(by_relay.get(relay.name, {}).items())),
                 "latest_by_provider": {p: _event(e, tz) for p, e in sorted(latest.items())},
                 "events": [_event(e, tz) for e in events],
@@ -148,13 +231,18 @@ def relays(config: Path | None = ConfigOption, json: bool = JsonOption) -> None:
 
 def _print(report: dict[str, Any]) -> None:
     tz = report["timezone"]
-    table = Table(title=f"relaylane relays (hours and days in {tz})")
-    for name in ("relay", "kind", "lanes", "rate", "this hour", "today", "warm-up"):
-        table.add_column(name, justify="right" if name in ("this hour", "today") else "left")
-    table.add_column("deliveries")
+    table = Table(
+        title=f"relaylane relays (hours and days in {tz})",
+        caption="this hour and today: sent/cap; warm-up: step/steps and today's volume",
+    )
+    table.add_column("relay", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("lanes", overflow="fold")
+    table.add_column("rate", no_wrap=True)
+    table.add_column("this hour", justify="right", no_wrap=True)
+    table.add_column("today", justify="right", no_wrap=True)
+    table.add_column("warm-up", no_wrap=True)
     for relay in report["relays"]:
-        deliveries = relay["deliveries"]
-        states = [s for s in _STATES if deliveries.get(s)]
         table.add_row(
             escape(relay["name"]),
             relay["kind"],
@@ -162,15 +250,27 @@ def _print(report: dict[str, Any]) -> None:
             relay["rate_text"],
             _used(relay["sent_this_hour"], relay["hourly_cap"]),
             _used(relay["sent_today"], relay["daily_cap"]),
-            escape(relay["warmup"] or "-"),
-            ", ".join(f"{s} {deliveries[s]:,}" for s in states) or "-",
+            escape(_warmup_text(relay)),
         )
     console.print(table)
+    shown = [s for s in _STATES if any(r["deliveries"].get(s) for r in report["relays"])]
+    if shown:
+        counts = Table(title="deliveries by state")
+        counts.add_column("relay", no_wrap=True)
+        for state in shown:
+            counts.add_column(state, justify="right")
+        for relay in report["relays"]:
+            row = [f"{relay['deliveries'].get(state, 0):,}" for state in shown]
+            counts.add_row(escape(relay["name"]), *row)
+        console.print(counts)
     changes = [(r["name"], e) for r in report["relays"] for e in r["events"][:SHOWN_EVENTS]]
     if not changes:
-        console.print("no adaptive-backoff changes recorded", highlight=False)
+        console.print("no pacing changes recorded", highlight=False)
         return
-    recent = Table(title=f"latest adaptive-backoff changes (up to {SHOWN_EVENTS} per relay)")
+    recent = Table(
+        title=f"latest pacing changes: adaptive backoff and warm-up (up to {SHOWN_EVENTS} "
+        "per relay)"
+    )
     for name in ("relay", "when", "provider", "action", "rate", "until", "cause"):
         recent.add_column(name)
     for name, event in changes:

@@ -100,6 +100,17 @@ class Pacer:
             times.append(pair.bucket.ready_at(now))
         return max(times)
 
+    def interval(self, relay: str, group: str, now: float) -> float:
+        """Seconds between two sends under the tightest rate on this pair (0: no rate)."""
+        rates = []
+        bucket = self._relay_buckets.get(relay)
+        if bucket is not None and bucket.rate > 0:
+            rates.append(bucket.rate)
+        pair = self._pairs.get((relay, group))
+        if pair is not None and pair.bucket is not None and pair.bucket.rate > 0:
+            rates.append(pair.bucket.rate)
+        return 1.0 / min(rates) if rates else 0.0
+
     def spills(self, relay: str) -> bool:
         """Does a warming relay's overflow go to the lane's other relays?"""
         found = self._warm_policy.get(relay)

@@ -150,6 +150,7 @@ class Worker:
         self.groups = ProviderResolver(ProviderMap(providers), DnsMxResolver(), clock=clock)
         self._parked: dict[int, tuple[asyncio.TimerHandle, Job, str]] = {}
         self._signals_after = 0
+        self._slots: dict[tuple[str, str], float] = {}
         self._windows = {lane.name: config.windows_of(lane) for lane in config.lane}
         self._paced_at = 0.0
         self._body_parts: dict[int, BodyParts] = {}
@@ -273,8 +274,11 @@ class Worker:
             await self._pace_tick()
             if self._stopping:
                 return
-            busy = sum(self._inflight.values()) > 0
-            drained = not busy and not self._pending
+            # jobs parked on a limit wait on their own timers: they do not make us busy,
+            # but they are not done either
+            in_hand = sum(self._inflight.values())
+            busy = in_hand > len(self._parked)
+            drained = in_hand == 0 and not self._pending
             if until_idle and drained and (intake_done is None or intake_done.is_set()):
                 return
             with contextlib.suppress(TimeoutError):
@@ -461,8 +465,15 @@ class Worker:
         if ready - now > PACE_PARK and self._spill(job, relay, now):
             return
         if ready - now <= PACE_PARK and not self._stopping:
+            # Each waiting job gets its own slot, one interval after the previous one
+            # waiting on the same limit, so a timer that fires finds a token instead of a
+            # whole herd waking for one.
+            key = (relay, job.group)
+            interval = self.pacer.interval(relay, job.group, now)
+            slot = max(ready, self._slots.get(key, 0.0) + interval)
+            self._slots[key] = slot
             loop = asyncio.get_running_loop()
-            handle = loop.call_later(ready - now, self._unpark, job.claim.id)
+            handle = loop.call_later(slot - now, self._unpark, job.claim.id)
             self._parked[job.claim.id] = (handle, job, relay)
             return
         due = ready if math.isfinite(ready) else now + 86400.0
