@@ -33,6 +33,8 @@ class NewMessage:
     tags: tuple[str, ...] = ()
     metadata: tuple[tuple[str, str], ...] = ()
     held: bool = False  # waits as `held` until due_at (a send window or not-before time)
+    not_before: float | None = None  # this send's own timing, kept for its retries
+    send_window: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ class StoredBody:
     body: bytes
     smtputf8: bool
     from_domain: str = ""  # the From header's domain: picks the return path
+    not_before: float | None = None
+    send_window: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,8 @@ def _origin(principal: Principal, msg: MessageIn) -> Origin:
         submitter=principal.name,
         tags=tuple(msg.tags),
         metadata=tuple(sorted(msg.metadata.items())),
+        not_before=msg.not_before.timestamp() if msg.not_before else None,
+        send_window=msg.send_window,
     )
 
 

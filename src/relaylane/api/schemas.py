@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 MAX_ADDRESSES = 10_000  # per list in the schema; [submission] max_recipients applies on top
 MAX_BATCH_SCHEMA = 10_000  # the schema's cap; [http] batch_limit is the real one
@@ -132,6 +132,18 @@ class MessageIn(BaseModel):
         max_length=64,
         description="The lane to send in; default: the API key's first lane.",
         examples=["transactional"],
+    )
+    not_before: AwareDatetime | None = Field(
+        default=None,
+        description="Send no earlier than this (ISO 8601 with a zone); it waits as `held`.",
+        examples=["2026-12-01T08:00:00+01:00"],
+    )
+    send_window: str | None = Field(
+        default=None,
+        max_length=128,
+        description='Send only inside this window, e.g. "mon-fri 08:00-18:00 Europe/Paris" '
+        "(zone optional; default [pacing] timezone); outside it, deliveries wait as `held`.",
+        examples=["08:00-18:00"],
     )
     tags: list[Tag] = Field(default_factory=list, max_length=20, description="Stored with it.")
     metadata: dict[MetaKey, MetaValue] = Field(

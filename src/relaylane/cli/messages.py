@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from relaylane.cli.common import (
 )
 from relaylane.errors import InputError
 from relaylane.policy.vocabulary import DeliveryState
+from relaylane.store import Store
+from relaylane.store.pacing import PacingEvent
+from relaylane.store.reads import DeliveryDetail
 
 app = typer.Typer(help="Inspect deliveries.", no_args_is_help=True)
 
@@ -83,6 +87,23 @@ def list_(
 
 
 @app.command("show")
+def _pacing_changes(store: Store, detail: DeliveryDetail) -> list[PacingEvent]:
+    """Adaptive-backoff and warm-up changes on the relays this delivery used, while it
+    was in relaylane's hands: why it may have waited."""
+    relays = {a.relay for a in detail.attempts if a.relay} | (
+        {detail.delivery.relay} if detail.delivery.relay else set()
+    )
+    start = detail.delivery.created_at
+    end = detail.delivery.updated_at
+    found = [
+        e
+        for relay in sorted(relays)
+        for e in store.pacing.events(relay, limit=500)
+        if start <= e.at <= end + 1
+    ]
+    return sorted(found, key=lambda e: e.at)[-20:]
+
+
 def show(
     delivery_id: int = typer.Argument(..., metavar="ID", help="A delivery id."),
     config: Path | None = ConfigOption,
@@ -93,8 +114,9 @@ def show(
         cfg = load(config)
         with store_for(cfg) as store:
             detail = store.reads.delivery(delivery_id)
+            changes = _pacing_changes(store, detail)
     if json:
-        print_json(detail.as_dict())
+        print_json({**detail.as_dict(), "pacing_changes": [asdict(c) for c in changes]})
         return
     d = detail.delivery
     console.print(
@@ -130,3 +152,10 @@ def show(
             note,
         )
     console.print(table)
+    for change in changes:
+        rate = f" to {change.rate:.3g} msg/s" if change.rate is not None else ""
+        console.print(
+            f"  pacing {_ts(change.at)} {change.relay}/{change.provider}: "
+            f"{change.action}{rate} ({escape(change.cause[:160])})",
+            highlight=False,
+        )

@@ -110,6 +110,9 @@ def send(
     not_before: str | None = typer.Option(
         None, "--not-before", help="Send no earlier than this (ISO 8601 with a zone)."
     ),
+    send_window: str | None = typer.Option(
+        None, "--send-window", help='Send only inside this window, e.g. "mon-fri 08:00-18:00".'
+    ),
     config: Path | None = ConfigOption,
     json: bool = JsonOption,
 ) -> None:
@@ -127,7 +130,9 @@ def send(
             if envelope_from
             else None
         )
-        origin = Origin(not_before=_instant(not_before)) if not_before else None
+        origin = Origin(
+            not_before=_instant(not_before) if not_before else None, send_window=send_window
+        )
         message = build_message(
             cfg, lane, composed, recipients, time.time(), mail_from=sender, origin=origin
         )

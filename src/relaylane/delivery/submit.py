@@ -19,7 +19,7 @@ from relaylane.delivery.headers import (
 )
 from relaylane.errors import InputError
 from relaylane.policy.alignment import organizational_domain
-from relaylane.policy.pacing.windows import earliest_start
+from relaylane.policy.pacing.windows import FORMS, WindowError, earliest_start, parse_window
 from relaylane.policy.vocabulary import LanePurpose
 from relaylane.records import NewDelivery, NewMessage
 
@@ -74,6 +74,8 @@ def build_message(
         metadata=origin.metadata,
         due_at=due,
         held=due > now,
+        not_before=origin.not_before,
+        send_window=origin.send_window,
     )
 
 
@@ -87,6 +89,7 @@ class Origin:
     tags: tuple[str, ...] = ()
     metadata: tuple[tuple[str, str], ...] = ()
     not_before: float | None = None  # wait until then (Unix seconds), as `held`
+    send_window: str | None = None  # only inside this window ("mon-fri 08:00-18:00 ...")
 
 
 def _earliest_start(
@@ -94,12 +97,19 @@ def _earliest_start(
 ) -> float:
     """When the message may first go: its and its lane's not-before times, and the lane's
     send window."""
-    start = earliest_start(now, (lane.not_before, origin.not_before), config.windows_of(lane))
+    windows = config.windows_of(lane)
+    if origin.send_window is not None:
+        try:
+            windows += (parse_window(origin.send_window, config.pacing.timezone),)
+        except WindowError as exc:
+            raise InputError("send_window", str(exc), f"write it like {FORMS}") from None
+    start = earliest_start(now, (lane.not_before, origin.not_before), windows)
     if start is None:
         raise InputError(
             field,
-            f"lane {lane.name!r}'s send window never opens after its not_before",
-            "fix the lane's send_window or not_before",
+            f"the send windows of lane {lane.name!r} and of this message never open together "
+            "after their not-before times",
+            "fix the lane's or the message's send_window or not_before",
         )
     return start
 

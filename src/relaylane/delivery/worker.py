@@ -42,7 +42,7 @@ from relaylane.delivery.stats import WorkerStats
 from relaylane.dkim.rotation import Rotation
 from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier, Verdict
 from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay
-from relaylane.policy.pacing.windows import earliest_start
+from relaylane.policy.pacing.windows import earliest_start, parse_window
 from relaylane.policy.retry import RetrySchedule
 from relaylane.policy.suppression import SuppressionPolicy
 from relaylane.policy.vocabulary import (
@@ -521,10 +521,14 @@ class Worker:
         """A delivery claimed while its lane's send window is closed (a retry, a window
         that closed while it waited) waits as `held` until the window opens."""
         windows = self._windows.get(job.lane.name, ())
-        if not windows and job.lane.not_before is None:
+        own = job.body.send_window
+        if own is not None:
+            windows += (parse_window(own, self.config.pacing.timezone),)
+        not_before = (job.lane.not_before, job.body.not_before)
+        if not windows and not_before == (None, None):
             return False
         now = self.clock.now()
-        start = earliest_start(now, (job.lane.not_before,), windows)
+        start = earliest_start(now, not_before, windows)
         if start is not None and start <= now:
             return False
         result = DeliveryResult(

@@ -107,6 +107,8 @@ MESSAGE_COLUMNS = (
     "notify",
     "tags",
     "meta",
+    "not_before",
+    "send_window",
 )
 INSERT_MESSAGE = Prepared(messages.insert().values({c: sa.bindparam(c) for c in MESSAGE_COLUMNS}))
 DELIVERY_COLUMNS = (
@@ -351,7 +353,9 @@ def _bodies(conn: sa.Connection, message_ids: Iterable[int]) -> dict[int, Stored
     if not ids:
         return {}
     m = messages.c
-    stmt = sa.select(m.id, m.mail_from, m.body, m.smtputf8, m.from_domain).where(m.id.in_(ids))
+    stmt = sa.select(
+        m.id, m.mail_from, m.body, m.smtputf8, m.from_domain, m.not_before, m.send_window
+    ).where(m.id.in_(ids))
     return {row[0]: StoredBody(*row[1:]) for row in conn.execute(stmt)}
 
 
@@ -417,6 +421,8 @@ def _message_row(ref: str, msg: NewMessage) -> dict[str, object]:
         "notify": msg.notify,
         "tags": json.dumps(list(msg.tags)) if msg.tags else None,
         "meta": json.dumps(dict(msg.metadata)) if msg.metadata else None,
+        "not_before": msg.not_before,
+        "send_window": msg.send_window,
     }
 
 

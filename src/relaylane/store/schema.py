@@ -31,6 +31,9 @@ messages = sa.Table(
     sa.Column("notify", sa.String(16), nullable=True),  # "dsn": report failures by DSN
     sa.Column("tags", sa.Text, nullable=True),  # JSON list
     sa.Column("meta", sa.Text, nullable=True),  # JSON object ("metadata" in the API)
+    # a send's own timing: no earlier than `not_before`, only inside `send_window`
+    sa.Column("not_before", sa.Float, nullable=True),
+    sa.Column("send_window", sa.String(128), nullable=True),
 )
 
 deliveries = sa.Table(

@@ -1,4 +1,4 @@
-"""Pacing counters, adaptive-backoff events and warm-up progress.
+"""Pacing counters, adaptive-backoff events, warm-up progress, and a send's own timing.
 
 Revision ID: 0006
 Revises: 0005
@@ -19,6 +19,9 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("messages") as batch:
+        batch.add_column(sa.Column("not_before", sa.Float, nullable=True))
+        batch.add_column(sa.Column("send_window", sa.String(128), nullable=True))
     op.create_table(
         "pacing_counts",
         sa.Column("relay", sa.String(64), nullable=False),
@@ -51,6 +54,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("messages") as batch:
+        batch.drop_column("send_window")
+        batch.drop_column("not_before")
     op.drop_table("warmup_paths")
     op.drop_index("ix_pacing_events_relay_at", "pacing_events")
     op.drop_table("pacing_events")
