@@ -87,23 +87,6 @@ def list_(
 
 
 @app.command("show")
-def _pacing_changes(store: Store, detail: DeliveryDetail) -> list[PacingEvent]:
-    """Adaptive-backoff and warm-up changes on the relays this delivery used, while it
-    was in relaylane's hands: why it may have waited."""
-    relays = {a.relay for a in detail.attempts if a.relay} | (
-        {detail.delivery.relay} if detail.delivery.relay else set()
-    )
-    start = detail.delivery.created_at
-    end = detail.delivery.updated_at
-    found = [
-        e
-        for relay in sorted(relays)
-        for e in store.pacing.events(relay, limit=500)
-        if start <= e.at <= end + 1
-    ]
-    return sorted(found, key=lambda e: e.at)[-20:]
-
-
 def show(
     delivery_id: int = typer.Argument(..., metavar="ID", help="A delivery id."),
     config: Path | None = ConfigOption,
@@ -159,3 +142,20 @@ def show(
             f"{change.action}{rate} ({escape(change.cause[:160])})",
             highlight=False,
         )
+
+
+def _pacing_changes(store: Store, detail: DeliveryDetail) -> list[PacingEvent]:
+    """Adaptive-backoff and warm-up changes on the relays this delivery used, while it
+    was in relaylane's hands: why it may have waited."""
+    relays = {a.relay for a in detail.attempts if a.relay} | (
+        {detail.delivery.relay} if detail.delivery.relay else set()
+    )
+    start = detail.delivery.created_at
+    end = detail.delivery.updated_at
+    found = [
+        e
+        for relay in sorted(relays)
+        for e in store.pacing.events(relay, limit=500)
+        if start <= e.at <= end + 1
+    ]
+    return sorted(found, key=lambda e: e.at)[-20:]

@@ -274,6 +274,9 @@ from_domains = ["tx.acme.test"]
 # Retry delays: first, then multiplied by factor, never above cap, each varied by
 # +/- jitter (a fraction). Default cap 1h for transactional lanes, 4h for others.
 retry = { first = "5m", cap = "1h", factor = 2.0, jitter = 0.2 }
+# Send only inside a window (deliveries outside it wait as "held"), or not before a time:
+# send_window = "mon-fri 08:00-18:00 Europe/Paris"
+# not_before = 2026-12-01T08:00:00+01:00
 
 [lane.suppression]
 # Where a hard bounce (invalid recipient, bad domain, inactive mailbox) suppresses the
