@@ -231,21 +231,7 @@ def _named_tables(
     problems: list[str],
 ) -> dict[str, _M]:
     """[key.NAME] tables, e.g. [warmup.standard], keyed by NAME as written."""
-    raw = data.get(key, {})
-    if not isinstance(raw, Mapping):
-        problems.append(f"{key} must be tables: write [{key}.NAME] above each one's keys")
-        return {}
-    valid: dict[str, _M] = {}
-    for name, entry in raw.items():
-        where = f"{key}.{name}"
-        if not isinstance(entry, Mapping):
-            problems.append(f"{where} must be a table: write [{where}] followed by its keys")
-            continue
-        try:
-            valid[str(name)] = model.model_validate(entry, context=context)
-        except ValidationError as exc:
-            problems += [_render(e, where, model, entry) for e in exc.errors()]
-    return valid
+    return _tables_by_name(data, key, model, context, problems, domains=False)
 
 
 def _table_of_tables(
@@ -255,22 +241,39 @@ def _table_of_tables(
     context: dict[str, Any],
     problems: list[str],
 ) -> dict[str, _M]:
-    """[key."name"] tables, e.g. [domain."news.acme.test"], keyed by normalised name."""
+    """[key."name"] tables, e.g. [domain."news.acme.test"], keyed by normalised domain."""
+    return _tables_by_name(data, key, model, context, problems, domains=True)
+
+
+def _tables_by_name(
+    data: Mapping[str, Any],
+    key: str,
+    model: type[_M],
+    context: dict[str, Any],
+    problems: list[str],
+    *,
+    domains: bool,
+) -> dict[str, _M]:
     raw = data.get(key, {})
+    form = f'[{key}."name"]' if domains else f"[{key}.NAME]"
     if not isinstance(raw, Mapping):
-        problems.append(f'{key} must be tables: write [{key}."name"] above each one\'s keys')
+        problems.append(f"{key} must be tables: write {form} above each one's keys")
         return {}
     valid: dict[str, _M] = {}
     for name, entry in raw.items():
-        where = f"{key}.{json.dumps(name, ensure_ascii=False)}"
+        where = f"{key}.{json.dumps(name, ensure_ascii=False)}" if domains else f"{key}.{name}"
         if not isinstance(entry, Mapping):
             problems.append(f"{where} must be a table: write [{where}] followed by its keys")
             continue
-        try:
-            normal = domain_name(name)
-        except ValueError:
-            problems.append(f"{where}: {name!r} is not a domain name; write it like tx.acme.com")
-            continue
+        normal = str(name)
+        if domains:
+            try:
+                normal = domain_name(name)
+            except ValueError:
+                problems.append(
+                    f"{where}: {name!r} is not a domain name; write it like tx.acme.com"
+                )
+                continue
         try:
             valid[normal] = model.model_validate(entry, context=context)
         except ValidationError as exc:

@@ -17,7 +17,7 @@ additive, step by step (`tick`). Sent counts and every change are collected for 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from relaylane.config.models import Config, RelayConfig
@@ -26,7 +26,8 @@ from relaylane.policy.pacing import aimd, warmup
 from relaylane.policy.pacing.bucket import TokenBucket
 from relaylane.policy.pacing.caps import CapState, Period, period_start
 from relaylane.policy.pacing.providers import rules_for
-from relaylane.policy.vocabulary import Outcome
+from relaylane.policy.vocabulary import RELAY_LEVEL_CLASSES, Outcome
+from relaylane.store.feedback import FeedbackRow
 from relaylane.store.pacing import PacingEvent, SentCount, WarmupRow
 
 DEFAULT_PROVIDER = "default"
@@ -197,6 +198,21 @@ class Pacer:
             self._event(relay, group, change)
         return change
 
+    def on_feedback(
+        self,
+        rows: Sequence[FeedbackRow],
+        group_of: Callable[[str], str | None],
+        now: float,
+    ) -> None:
+        """Reported deferrals and relay-level bounces against their pair's rules."""
+        for row in rows:
+            outcome = signal_outcome(row)
+            if outcome is None or row.relay is None or row.recipient is None:
+                continue
+            group = group_of(row.recipient.rpartition("@")[2]) or DEFAULT_PROVIDER
+            text = " ".join(x for x in (str(row.code or ""), row.status or "", row.diagnostic) if x)
+            self.on_event(row.relay, group, outcome, text, now)
+
     def tick(self, now: float) -> None:
         """Additive recovery of slowed pairs, step by step."""
         for (relay, group), pair in self._pairs.items():
@@ -285,3 +301,15 @@ class Pacer:
                 change.at, relay, group, change.action.value, change.rate, until, change.cause
             )
         )
+
+
+def signal_outcome(row: FeedbackRow) -> Outcome | None:
+    """What a reported event means for pacing: a deferral, a block, or nothing."""
+    if row.event == "delayed":
+        return Outcome.DEFERRED
+    if row.bounce_class in _RELAY_LEVEL:
+        return Outcome.BLOCKED
+    return None
+
+
+_RELAY_LEVEL = frozenset(c.value for c in RELAY_LEVEL_CLASSES)

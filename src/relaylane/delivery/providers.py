@@ -37,7 +37,7 @@ import dns.resolver
 import idna
 
 from relaylane.clock import Clock, SystemClock
-from relaylane.doctor.dns import Kind, Resolver, norm, parse_nameserver
+from relaylane.doctor.dns import Kind, Resolver, async_resolver, norm, parse_nameserver
 from relaylane.policy.alignment import organizational_domain
 
 __all__ = [
@@ -201,14 +201,7 @@ class DnsMxResolver:
         port: int = 53,
         timeout: float = DEFAULT_MX_TIMEOUT,
     ) -> None:
-        servers = list(nameservers) if nameservers is not None else None
-        self._resolver = dns.asyncresolver.Resolver(configure=servers is None)
-        if servers is not None:
-            self._resolver.nameservers = servers
-            self._resolver.port = port
-        self._resolver.timeout = min(timeout, 1.0)
-        self._resolver.lifetime = timeout
-        self._resolver.use_edns(0, 0, 1232)
+        self._resolver = async_resolver(nameservers, port, timeout, per_try=1.0)
 
     @classmethod
     def from_spec(cls, spec: str | None, timeout: float = DEFAULT_MX_TIMEOUT) -> DnsMxResolver:

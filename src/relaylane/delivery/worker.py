@@ -21,11 +21,9 @@ import os
 import socket
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -33,89 +31,33 @@ from relaylane.bounces.tokens import KeyRing
 from relaylane.clock import Clock, SystemClock
 from relaylane.config.models import Config, LaneConfig, RelayConfig
 from relaylane.delivery.board import RelayBoard
-from relaylane.delivery.pacer import DEFAULT_PROVIDER, Pacer
+from relaylane.delivery.job import Job, QueueStore
+from relaylane.delivery.pacer import Pacer
 from relaylane.delivery.providers import DnsMxResolver, ProviderMap, ProviderResolver
 from relaylane.delivery.session import RelaySession, SendReport, SmtpSession
-from relaylane.delivery.signing import BodyParts, SigningPlan, signed_payload, split_body
-from relaylane.delivery.stamp import envelope_sender, stamp_headers
+from relaylane.delivery.signing import BodyParts, SigningPlan, split_body
+from relaylane.delivery.stamp import envelope_sender
 from relaylane.delivery.stats import WorkerStats
-from relaylane.dkim.rotation import Rotation
 from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier, Verdict
-from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay
+from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay, waiting
 from relaylane.policy.pacing.windows import earliest_start, parse_window
 from relaylane.policy.retry import RetrySchedule
-from relaylane.policy.suppression import SuppressionPolicy
 from relaylane.policy.vocabulary import (
-    RELAY_LEVEL_CLASSES,
     BounceClass,
     DeliveryState,
     Outcome,
     Stage,
 )
-from relaylane.records import AttemptRecord, Claimed, DeliveryResult, Step, StoredBody
-from relaylane.store.feedback import FeedbackRow
-from relaylane.store.pacing import PacingEvent, SentCount, WarmupRow
+from relaylane.records import AttemptRecord, Claimed, DeliveryResult, StoredBody
 
 T = TypeVar("T")
 log = logging.getLogger("relaylane.worker")
 SessionFactory = Callable[[RelayConfig], RelaySession]
+__all__ = ["Job", "QueueStore", "SessionFactory", "Worker", "new_owner"]
 BODY_CACHE_SIZE = 2048
 KEY_RING_REFRESH = 300.0  # seconds between re-reads of the token keys
 PACE_PARK = 60.0  # a delivery waiting this long or less for a limit stays in memory
 PACING_FLUSH = 1.0  # seconds between pacing ticks (recovery, counts to the store)
-
-
-class QueueStore(Protocol):
-    """The store seam the worker needs (relaylane.store.queue.SqlQueue implements it)."""
-
-    def record(
-        self,
-        results: list[DeliveryResult],
-        now: float,
-        worker: str,
-        policy: SuppressionPolicy = ...,
-    ) -> int: ...
-    def release(self, claims: list[Claimed], now: float) -> int: ...
-    def renew(self, owner: str, now: float, lease: float) -> int: ...
-    def reclaim_expired(self, now: float) -> int: ...
-    def key_ring(self, now: float) -> KeyRing: ...
-    def dkim_rotations(self) -> list[Rotation]: ...
-    def pace_signals(self, after_id: int) -> list[FeedbackRow]: ...
-    def last_feedback_id(self) -> int: ...
-    def pacing_state(self, since: float) -> tuple[list[SentCount], list[WarmupRow]]: ...
-    def flush_pacing(
-        self, counts: list[SentCount], events: list[PacingEvent], warmups: list[WarmupRow]
-    ) -> None: ...
-    def step(
-        self,
-        results: Sequence[DeliveryResult],
-        plan: Sequence[tuple[str, int]],
-        known_bodies: AbstractSet[int],
-        now: float,
-        owner: str,
-        lease: float,
-        policy: SuppressionPolicy = ...,
-    ) -> Step: ...
-
-
-@dataclass
-class Job:
-    """A claimed delivery travelling through this worker."""
-
-    claim: Claimed
-    body: StoredBody
-    lane: LaneConfig
-    attempts: list[AttemptRecord] = field(default_factory=list)
-    tried: set[str] = field(default_factory=set)  # relays that had an infrastructure fault
-    token: str = ""  # the signed delivery token, made once per claim
-    group: str = DEFAULT_PROVIDER  # the recipient's provider group (pacing, sticky)
-    full: set[str] = field(default_factory=set)  # relays at a warm-up or cap limit for it
-
-    def payload(self, relay: RelayConfig, plan: SigningPlan, parts: BodyParts) -> bytes:
-        """Stamped and, where a key aligns with the From domain, DKIM-signed."""
-        stamp = stamp_headers(self.token, relay.provider)
-        signer = plan.signer(self.body.from_domain, relay)
-        return signed_payload(signer, stamp, self.claim.prefix, self.body.body, parts)
 
 
 def new_owner() -> str:
@@ -315,15 +257,9 @@ class Worker:
             rows = await self._db(self.queue.pace_signals, self._signals_after)
         except sa.exc.DBAPIError:
             return
-        for row in rows:
-            self._signals_after = max(self._signals_after, row.id or 0)
-            outcome = _signal_outcome(row)
-            if outcome is None or row.relay is None or row.recipient is None:
-                continue
-            domain = row.recipient.rpartition("@")[2]
-            group = self.groups.cached(domain) or DEFAULT_PROVIDER
-            text = " ".join(x for x in (str(row.code or ""), row.status or "", row.diagnostic) if x)
-            self.pacer.on_event(row.relay, group, outcome, text, now)
+        if rows:
+            self._signals_after = max(self._signals_after, *(row.id or 0 for row in rows))
+            self.pacer.on_feedback(rows, self.groups.cached, now)
 
     async def _flush_pacing_now(self) -> None:
         counts, events, warmups = self.pacer.drain()
@@ -478,17 +414,7 @@ class Worker:
             return
         due = ready if math.isfinite(ready) else now + 86400.0
         state = DeliveryState.DEFERRED if job.claim.retries else DeliveryState.QUEUED
-        result = DeliveryResult(
-            id=job.claim.id,
-            token=job.claim.token,
-            state=state,
-            due_at=max(due, now),
-            relay=job.claim.relay,
-            pinned=job.claim.pinned,
-            retries=job.claim.retries,
-            attempts=tuple(job.attempts),
-        )
-        self._finish(job, result)
+        self._finish(job, waiting(job.claim, state, max(due, now), tuple(job.attempts)))
 
     def _spill(self, job: Job, relay: str, now: float) -> bool:
         """A relay that is full for a while (warm-up, caps) hands the delivery to another
@@ -531,17 +457,8 @@ class Worker:
         start = earliest_start(now, not_before, windows)
         if start is not None and start <= now:
             return False
-        result = DeliveryResult(
-            id=job.claim.id,
-            token=job.claim.token,
-            state=DeliveryState.HELD,
-            due_at=start if start is not None else now + 86400.0,
-            relay=job.claim.relay,
-            pinned=job.claim.pinned,
-            retries=job.claim.retries,
-            attempts=tuple(job.attempts),
-        )
-        self._finish(job, result)
+        due = start if start is not None else now + 86400.0
+        self._finish(job, waiting(job.claim, DeliveryState.HELD, due, tuple(job.attempts)))
         return True
 
     def _misaligned(self, job: Job) -> bool:
@@ -759,14 +676,6 @@ class Worker:
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
-
-
-def _signal_outcome(row: FeedbackRow) -> Outcome | None:
-    if row.event == "delayed":
-        return Outcome.DEFERRED
-    if row.bounce_class in {c.value for c in RELAY_LEVEL_CLASSES}:
-        return Outcome.BLOCKED
-    return None
 
 
 def _with_failover(a: AttemptRecord) -> AttemptRecord:

@@ -84,6 +84,22 @@ class Resolver(Protocol):
     async def query(self, name: str, rtype: RType) -> Answer: ...
 
 
+def async_resolver(
+    nameservers: Iterable[str] | None, port: int, timeout: float, per_try: float
+) -> dns.asyncresolver.Resolver:
+    """A dnspython resolver: the system configuration (nameservers None) or the given
+    servers; `timeout` overall, `per_try` per server; EDNS with a 1232-byte payload."""
+    servers = list(nameservers) if nameservers is not None else None
+    resolver = dns.asyncresolver.Resolver(configure=servers is None)
+    if servers is not None:
+        resolver.nameservers = servers
+        resolver.port = port
+    resolver.timeout = min(timeout, per_try)
+    resolver.lifetime = timeout
+    resolver.use_edns(0, 0, 1232)
+    return resolver
+
+
 class DnsResolver:
     """`Resolver` over dnspython: the system configuration, or given nameservers."""
 
@@ -93,14 +109,7 @@ class DnsResolver:
         port: int = 53,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        servers = list(nameservers) if nameservers is not None else None
-        self._resolver = dns.asyncresolver.Resolver(configure=servers is None)
-        if servers is not None:
-            self._resolver.nameservers = servers
-            self._resolver.port = port
-        self._resolver.timeout = min(timeout, 2.0)
-        self._resolver.lifetime = timeout
-        self._resolver.use_edns(0, 0, 1232)
+        self._resolver = async_resolver(nameservers, port, timeout, per_try=2.0)
 
     @classmethod
     def from_spec(cls, spec: str | None, timeout: float = DEFAULT_TIMEOUT) -> DnsResolver:

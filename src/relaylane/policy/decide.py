@@ -119,6 +119,23 @@ def no_relay(
     )
 
 
+def waiting(
+    claim: Claimed, state: DeliveryState, due_at: float, attempts: tuple[AttemptRecord, ...]
+) -> DeliveryResult:
+    """Not tried now, not the recipient's fault: back to the store as `state` (queued,
+    deferred, held), due at `due_at`, with its retries unchanged."""
+    return DeliveryResult(
+        id=claim.id,
+        token=claim.token,
+        state=state,
+        due_at=due_at,
+        relay=claim.relay,
+        pinned=claim.pinned,
+        retries=claim.retries,
+        attempts=attempts,
+    )
+
+
 def expired(
     claim: Claimed, now: float, attempts: tuple[AttemptRecord, ...], relay: str | None = None
 ) -> DeliveryResult:

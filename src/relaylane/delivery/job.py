@@ -1,0 +1,72 @@
+"""What the worker moves around, and the store seam it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from relaylane.bounces.tokens import KeyRing
+from relaylane.config.models import LaneConfig, RelayConfig
+from relaylane.delivery.pacer import DEFAULT_PROVIDER
+from relaylane.delivery.signing import BodyParts, SigningPlan, signed_payload
+from relaylane.delivery.stamp import stamp_headers
+from relaylane.dkim.rotation import Rotation
+from relaylane.policy.suppression import SuppressionPolicy
+from relaylane.records import AttemptRecord, Claimed, DeliveryResult, Step, StoredBody
+from relaylane.store.feedback import FeedbackRow
+from relaylane.store.pacing import PacingEvent, SentCount, WarmupRow
+
+
+class QueueStore(Protocol):
+    """The store seam the worker needs (relaylane.store.queue.SqlQueue implements it)."""
+
+    def record(
+        self,
+        results: list[DeliveryResult],
+        now: float,
+        worker: str,
+        policy: SuppressionPolicy = ...,
+    ) -> int: ...
+    def release(self, claims: list[Claimed], now: float) -> int: ...
+    def renew(self, owner: str, now: float, lease: float) -> int: ...
+    def reclaim_expired(self, now: float) -> int: ...
+    def key_ring(self, now: float) -> KeyRing: ...
+    def dkim_rotations(self) -> list[Rotation]: ...
+    def pace_signals(self, after_id: int) -> list[FeedbackRow]: ...
+    def last_feedback_id(self) -> int: ...
+    def pacing_state(self, since: float) -> tuple[list[SentCount], list[WarmupRow]]: ...
+    def flush_pacing(
+        self, counts: list[SentCount], events: list[PacingEvent], warmups: list[WarmupRow]
+    ) -> None: ...
+    def step(
+        self,
+        results: Sequence[DeliveryResult],
+        plan: Sequence[tuple[str, int]],
+        known_bodies: AbstractSet[int],
+        now: float,
+        owner: str,
+        lease: float,
+        policy: SuppressionPolicy = ...,
+    ) -> Step: ...
+
+
+@dataclass
+class Job:
+    """A claimed delivery travelling through this worker."""
+
+    claim: Claimed
+    body: StoredBody
+    lane: LaneConfig
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    tried: set[str] = field(default_factory=set)  # relays that had an infrastructure fault
+    token: str = ""  # the signed delivery token, made once per claim
+    group: str = DEFAULT_PROVIDER  # the recipient's provider group (pacing, sticky)
+    full: set[str] = field(default_factory=set)  # relays at a warm-up or cap limit for it
+
+    def payload(self, relay: RelayConfig, plan: SigningPlan, parts: BodyParts) -> bytes:
+        """Stamped and, where a key aligns with the From domain, DKIM-signed."""
+        stamp = stamp_headers(self.token, relay.provider)
+        signer = plan.signer(self.body.from_domain, relay)
+        return signed_payload(signer, stamp, self.claim.prefix, self.body.body, parts)
