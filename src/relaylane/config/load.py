@@ -162,11 +162,11 @@ def load_config_data(
     classification = _one_table(data, "classification", ClassificationConfig, context, problems)
     if classification is not None and classification.rules_file is not None:
         problems += _rules_file_problems(classification.rules_file)
-    domains = _table_of_tables(data, "domain", DomainConfig, context, problems)
+    domains = _tables_by_name(data, "domain", DomainConfig, context, problems, domains=True)
     webhooks = _one_table(data, "webhooks", WebhooksConfig, context, problems)
     pacing = _one_table(data, "pacing", PacingConfig, context, problems)
-    warmups = _named_tables(data, "warmup", WarmupConfig, context, problems)
-    providers = _named_tables(data, "provider", ProviderConfig, context, problems)
+    warmups = _tables_by_name(data, "warmup", WarmupConfig, context, problems, domains=False)
+    providers = _tables_by_name(data, "provider", ProviderConfig, context, problems, domains=False)
     relays, relay_names = _array_of_tables(data, "relay", RelayConfig, context, problems)
     lanes, _ = _array_of_tables(data, "lane", LaneConfig, context, problems)
     problems += cross_check(relays, lanes, relay_names)
@@ -223,28 +223,6 @@ def _one_table(
         return None
 
 
-def _named_tables(
-    data: Mapping[str, Any],
-    key: str,
-    model: type[_M],
-    context: dict[str, Any],
-    problems: list[str],
-) -> dict[str, _M]:
-    """[key.NAME] tables, e.g. [warmup.standard], keyed by NAME as written."""
-    return _tables_by_name(data, key, model, context, problems, domains=False)
-
-
-def _table_of_tables(
-    data: Mapping[str, Any],
-    key: str,
-    model: type[_M],
-    context: dict[str, Any],
-    problems: list[str],
-) -> dict[str, _M]:
-    """[key."name"] tables, e.g. [domain."news.acme.test"], keyed by normalised domain."""
-    return _tables_by_name(data, key, model, context, problems, domains=True)
-
-
 def _tables_by_name(
     data: Mapping[str, Any],
     key: str,
@@ -254,6 +232,8 @@ def _tables_by_name(
     *,
     domains: bool,
 ) -> dict[str, _M]:
+    """[key.NAME] tables keyed by NAME as written, e.g. [warmup.standard]; with `domains`,
+    [key."name"] tables keyed by the normalised domain, e.g. [domain."news.acme.test"]."""
     raw = data.get(key, {})
     form = f'[{key}."name"]' if domains else f"[{key}.NAME]"
     if not isinstance(raw, Mapping):

@@ -93,6 +93,7 @@ class Worker:
         self._parked: dict[int, tuple[asyncio.TimerHandle, Job, str]] = {}
         self._signals_after = 0
         self._slots: dict[tuple[str, str], float] = {}
+        self._signers: dict[str, str | None] = {}  # From domain -> aligned signing domain
         self._windows = {lane.name: config.windows_of(lane) for lane in config.lane}
         self._paced_at = 0.0
         self._body_parts: dict[int, BodyParts] = {}
@@ -466,7 +467,11 @@ class Worker:
         domain no longer has an aligned signer (the configuration changed after it was
         queued) is held, never sent unsigned."""
         domain = job.body.from_domain
-        if not job.lane.from_domains or self.config.signing_domain_for(domain) is not None:
+        if not job.lane.from_domains:
+            return False
+        if domain not in self._signers:  # once per From domain, not once per send
+            self._signers[domain] = self.config.signing_domain_for(domain)
+        if self._signers[domain] is not None:
             return False
         now = self.clock.now()
         why = (
