@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from relaylane.bounces.tokens import KeyRing
-from relaylane.config.models import LaneConfig, RelayConfig
+from relaylane.config.models import LaneConfig
 from relaylane.delivery.pacer import DEFAULT_PROVIDER
-from relaylane.delivery.signing import BodyParts, SigningPlan, signed_payload
-from relaylane.delivery.stamp import stamp_headers
 from relaylane.dkim.rotation import Rotation
 from relaylane.policy.suppression import SuppressionPolicy
 from relaylane.records import AttemptRecord, Claimed, DeliveryResult, Step, StoredBody
@@ -64,9 +62,3 @@ class Job:
     token: str = ""  # the signed delivery token, made once per claim
     group: str = DEFAULT_PROVIDER  # the recipient's provider group (pacing, sticky)
     full: set[str] = field(default_factory=set)  # relays at a warm-up or cap limit for it
-
-    def payload(self, relay: RelayConfig, plan: SigningPlan, parts: BodyParts) -> bytes:
-        """Stamped and, where a key aligns with the From domain, DKIM-signed."""
-        stamp = stamp_headers(self.token, relay.provider)
-        signer = plan.signer(self.body.from_domain, relay)
-        return signed_payload(signer, stamp, self.claim.prefix, self.body.body, parts)

@@ -27,16 +27,14 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from relaylane.bounces.tokens import KeyRing
 from relaylane.clock import Clock, SystemClock
 from relaylane.config.models import Config, LaneConfig, RelayConfig
 from relaylane.delivery.board import RelayBoard
 from relaylane.delivery.job import Job, QueueStore
+from relaylane.delivery.outgoing import Outgoing
 from relaylane.delivery.pacer import Pacer
 from relaylane.delivery.providers import DnsMxResolver, ProviderMap, ProviderResolver
 from relaylane.delivery.session import RelaySession, SendReport, SmtpSession
-from relaylane.delivery.signing import BodyParts, SigningPlan, split_body
-from relaylane.delivery.stamp import envelope_sender
 from relaylane.delivery.stats import WorkerStats
 from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier, Verdict
 from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay, waiting
@@ -84,9 +82,8 @@ class Worker:
         self.config = config
         self.classifier = classifier or DEFAULT_CLASSIFIER
         self._suppression = config.suppression_policy()
-        self._ring: KeyRing | None = None
-        self._return_paths: dict[tuple[str, str], str | None] = {}
-        self._signing = SigningPlan(config)
+        self.outgoing = Outgoing(config)
+        self._ring_loaded: float | None = None
         providers = config.providers()
         self.pacer = Pacer(config, providers, config.pacing.timezone)
         self.groups = ProviderResolver(ProviderMap(providers), DnsMxResolver(), clock=clock)
@@ -96,8 +93,6 @@ class Worker:
         self._signers: dict[str, str | None] = {}  # From domain -> aligned signing domain
         self._windows = {lane.name: config.windows_of(lane) for lane in config.lane}
         self._paced_at = 0.0
-        self._body_parts: dict[int, BodyParts] = {}
-        self._ring_loaded = 0.0
         self.queue = queue
         self.clock: Clock = clock or SystemClock()
         self.sessions: SessionFactory = sessions or SmtpSession
@@ -295,7 +290,7 @@ class Worker:
         """Keep the most recently used bodies (a shared campaign body stays while used)."""
         while len(self._bodies) > BODY_CACHE_SIZE:
             message_id, _ = self._bodies.popitem(last=False)
-            self._body_parts.pop(message_id, None)
+            self.outgoing.forget(message_id)
 
     def _admit(
         self, lane: LaneConfig, claims: list[Claimed], groups: dict[str, str] | None = None
@@ -376,8 +371,8 @@ class Worker:
                     self._wait_for_pace(job, cfg.name, ready)
                     continue
                 try:
-                    sender = self._envelope_sender(job, cfg)
-                    payload = job.payload(cfg, self._signing, self._parts_of(job))
+                    sender = self.outgoing.envelope_sender(job, cfg)
+                    payload = self.outgoing.payload(job, cfg)
                     report = await session.send(
                         sender, job.claim.recipient, payload, job.body.smtputf8
                     )
@@ -486,30 +481,13 @@ class Worker:
         self._finish(job, after_answer(job.claim, verdict, relay, now, policy, (note,)))
         return True
 
-    def _parts_of(self, job: Job) -> BodyParts:
-        """The body split and hashed once per stored message (shared by its deliveries)."""
-        message_id = job.claim.message_id
-        parts = self._body_parts.get(message_id)
-        if parts is None:
-            parts = self._body_parts[message_id] = split_body(job.body.body)
-        return parts
-
-    def _envelope_sender(self, job: Job, cfg: RelayConfig) -> str:
-        if not job.token:
-            assert self._ring is not None, "run() loads the key ring first"
-            job.token = self._ring.token(job.claim.id)
-        key = (cfg.name, job.body.from_domain)
-        if key not in self._return_paths:
-            self._return_paths[key] = self.config.return_path_for(cfg, job.body.from_domain)
-        return envelope_sender(job.body.mail_from, job.token, self._return_paths[key])
-
     async def _load_ring(self) -> None:
         """The token keys and DKIM rotations, re-read every KEY_RING_REFRESH so a rotation
         reaches every worker without a restart."""
         now = self.clock.now()
-        if self._ring is None or now - self._ring_loaded >= KEY_RING_REFRESH:
-            self._ring = await self._db(self.queue.key_ring, now)
-            self._signing.use_rotations(await self._db(self.queue.dkim_rotations))
+        if self._ring_loaded is None or now - self._ring_loaded >= KEY_RING_REFRESH:
+            ring = await self._db(self.queue.key_ring, now)
+            self.outgoing.use_keys(ring, await self._db(self.queue.dkim_rotations))
             self._ring_loaded = now
 
     def _forget(self, relay: str) -> None:
