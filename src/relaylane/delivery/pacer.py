@@ -24,7 +24,7 @@ from relaylane.config.models import Config, RelayConfig
 from relaylane.config.pacing import ProviderConfig, WarmupConfig
 from relaylane.policy.pacing import aimd, warmup
 from relaylane.policy.pacing.bucket import TokenBucket
-from relaylane.policy.pacing.caps import CapState, Period, period_start
+from relaylane.policy.pacing.caps import CapState, Period, period_end, period_start
 from relaylane.policy.pacing.providers import rules_for
 from relaylane.policy.vocabulary import RELAY_LEVEL_CLASSES, Outcome
 from relaylane.store.feedback import FeedbackRow
@@ -51,6 +51,7 @@ class Pacer:
     _caps: dict[str, CapState] = field(default_factory=dict)
     _pairs: dict[tuple[str, str], _Pair] = field(default_factory=dict)
     _counts: dict[tuple[str, str, str, float], int] = field(default_factory=dict)
+    _periods: dict[Period, tuple[float, float]] = field(default_factory=dict)
     _events: list[PacingEvent] = field(default_factory=list)
     _rules: dict[str, tuple[aimd.Rule, ...]] = field(default_factory=dict)
     _warm_policy: dict[str, tuple[warmup.WarmupPolicy, WarmupConfig]] = field(default_factory=dict)
@@ -291,8 +292,18 @@ class Pacer:
 
     def _count(self, relay: str, now: float) -> None:
         for period in (Period.HOUR, Period.DAY):
-            key = (relay, "", period.value, period_start(now, self.timezone, period))
+            key = (relay, "", period.value, self._period_start(now, period))
             self._counts[key] = self._counts.get(key, 0) + 1
+
+    def _period_start(self, now: float, period: Period) -> float:
+        """The period containing `now`, worked out through the time zone once per period,
+        not once per send."""
+        start, end = self._periods.get(period, (math.inf, -math.inf))
+        if not start <= now < end:
+            start = period_start(now, self.timezone, period)
+            end = period_end(now, self.timezone, period)
+            self._periods[period] = (start, end)
+        return start
 
     def _event(self, relay: str, group: str, change: aimd.Change) -> None:
         until = change.until if change.until is not None and math.isfinite(change.until) else None
