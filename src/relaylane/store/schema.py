@@ -72,11 +72,16 @@ deliveries = sa.Table(
     # stopped this delivery when it did
     sa.Column("recipient_key", sa.String(512), nullable=False, server_default=""),
     sa.Column("suppressed_by", ID, nullable=True),
+    # the recipient's provider group when it was last routed (health holds and drains
+    # are per relay x provider), and a relay an operator drained it away from
+    sa.Column("provider", sa.String(128), nullable=True),
+    sa.Column("avoid_relay", sa.String(64), nullable=True),
     sa.Index("ix_deliveries_claim", "lane", "due_at"),
     sa.Index("ix_deliveries_recipient_key", "recipient_key"),
     sa.Index("ix_deliveries_lease", "lease_expires"),
     sa.Index("ix_deliveries_state", "state", "lane"),
     sa.Index("ix_deliveries_message", "message_id"),
+    sa.Index("ix_deliveries_relay_state", "relay", "state"),
 )
 
 attempts = sa.Table(
@@ -254,4 +259,89 @@ warmup_paths = sa.Table(
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.PrimaryKeyConstraint("relay", "path", name="pk_warmup_paths"),
+)
+
+# Metrics in compact time buckets: one row per (relay, provider, lane, campaign, metric)
+# and minute, rolled up to hours once older than two days, so history survives restarts
+# and stays small. "" in a dimension means "not about one": a relay-wide count has
+# provider "", a count from feedback without a campaign has campaign "".
+metric_buckets = sa.Table(
+    "metric_buckets",
+    metadata,
+    sa.Column("relay", sa.String(64), nullable=False),
+    sa.Column("resolution", sa.String(6), nullable=False),  # minute | hour
+    sa.Column("start", sa.Float, nullable=False),
+    sa.Column("provider", sa.String(128), nullable=False),
+    sa.Column("lane", sa.String(64), nullable=False),
+    sa.Column("campaign", sa.String(128), nullable=False),
+    sa.Column("metric", sa.String(48), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint(
+        "relay",
+        "resolution",
+        "start",
+        "provider",
+        "lane",
+        "campaign",
+        "metric",
+        name="pk_metric_buckets",
+    ),
+    sa.Index("ix_metric_buckets_lane", "lane", "resolution", "start"),
+    sa.Index("ix_metric_buckets_start", "resolution", "start"),
+)
+
+# Each relay's (provider "") and each relay x provider's health, shared by every worker
+# and changed by operators (`relaylane relays pause|resume`).
+relay_health = sa.Table(
+    "relay_health",
+    metadata,
+    sa.Column("relay", sa.String(64), nullable=False),
+    sa.Column("provider", sa.String(128), nullable=False),  # "" for the relay as a whole
+    sa.Column("state", sa.String(12), nullable=False),  # healthy|degraded|paused|probing
+    sa.Column("cause", sa.String(16), nullable=False),  # policy.health.Cause
+    sa.Column("since", sa.Float, nullable=False),
+    sa.Column("until", sa.Float, nullable=True),  # paused: when probing may start
+    sa.Column("cool_down", sa.Float, nullable=False),  # the current pause's length
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("relay", "provider", name="pk_relay_health"),
+)
+
+# Every health transition with its evidence (rates, window, sample replies) and who made
+# it ("auto" or "operator:<name>"); operator drains are recorded here too.
+health_events = sa.Table(
+    "health_events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("relay", sa.String(64), nullable=False),
+    sa.Column("provider", sa.String(128), nullable=False),
+    sa.Column("from_state", sa.String(12), nullable=False),
+    sa.Column("to_state", sa.String(12), nullable=False),
+    sa.Column("cause", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),  # JSON object
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Index("ix_health_events_relay_at", "relay", "at"),
+)
+
+# Outgoing webhook events: written in the same transaction as the change they report,
+# then sent by a dispatcher (at least once, retried with backoff). `due_at` is NULL once
+# delivered or given up, so the dispatcher's claim is one index range scan.
+event_outbox = sa.Table(
+    "event_outbox",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("endpoint", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # the JSON body, exactly as sent
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("due_at", sa.Float, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_owner", sa.String(128), nullable=True),
+    sa.Column("lease_expires", sa.Float, nullable=True),
+    sa.Column("delivered_at", sa.Float, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("ix_event_outbox_due", "endpoint", "due_at"),
 )
