@@ -64,6 +64,7 @@ class FeedbackIngest:
         self.clock = clock
         self.classifier = classifier
         self.policy = config.suppression_policy()
+        self.hooks = config.events.hooks()  # outgoing webhook events, in the same commit
         self._ring: KeyRing | None = None
         self._ring_at = 0.0
 
@@ -82,7 +83,7 @@ class FeedbackIngest:
             self._recording(finding, parsed.kind, about, source, keep, evidence, now)
             for finding, about in _pair(parsed.findings, facts)
         ]
-        return self.feedback.record(items, self.policy, now)
+        return self.feedback.record(items, self.policy, now, hooks=self.hooks)
 
     # -- provider webhooks -------------------------------------------------------------
     def provider_events(
@@ -109,7 +110,7 @@ class FeedbackIngest:
                     now,
                 )
             )
-        return self.feedback.record(items, self.policy, now)
+        return self.feedback.record(items, self.policy, now, hooks=self.hooks)
 
     # -- matching ---------------------------------------------------------------------
     def ring(self, now: float) -> KeyRing:

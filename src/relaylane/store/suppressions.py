@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from relaylane.events.emit import Stopped, emit_suppressed
+from relaylane.events.hooks import Hooks
 from relaylane.policy.suppression import Reason, Scope, ScopeKind, Source, address_key
 from relaylane.policy.vocabulary import CLAIMABLE_STATES, BounceClass, DeliveryState, Outcome
 from relaylane.records import Claimed
@@ -57,8 +59,11 @@ class SqlSuppressions:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def add(self, entries: Sequence[NewSuppression], now: float) -> Added:
-        """Add entries (one transaction) and stop the waiting deliveries they cover."""
+    def add(
+        self, entries: Sequence[NewSuppression], now: float, *, hooks: Hooks | None = None
+    ) -> Added:
+        """Add entries (one transaction) and stop the waiting deliveries they cover (with
+        `hooks`, each stopped delivery makes a `suppressed` event)."""
         added = stopped = 0
         with self.engine.begin() as conn:
             for entry in entries:
@@ -66,7 +71,7 @@ class SqlSuppressions:
                 if entry_id is None:
                     continue
                 added += 1
-                stopped += stop_waiting(conn, entry, entry_id, now)
+                stopped += stop_waiting(conn, entry, entry_id, now, hooks)
         return Added(added, stopped)
 
     def remove(self, address: str, scope: Scope) -> int:
@@ -91,10 +96,15 @@ class SqlSuppressions:
 
 
 def stop_suppressed(
-    conn: sa.Connection, lane: str, claimed: list[Claimed], now: float
+    conn: sa.Connection,
+    lane: str,
+    claimed: list[Claimed],
+    now: float,
+    hooks: Hooks | None = None,
 ) -> list[Claimed]:
     """Inside the claim transaction: mark claimed deliveries whose recipient is
-    suppressed for `lane` as `suppressed`; returns the claims that may be sent."""
+    suppressed for `lane` as `suppressed`; returns the claims that may be sent. With
+    `hooks`, a `suppressed` event for each one goes to the outbox."""
     if not claimed:
         return claimed
     keys = {c.id: address_key(c.recipient) for c in claimed}
@@ -113,6 +123,7 @@ def stop_suppressed(
     if not entry_of:
         return claimed
     sendable = []
+    stopped = []
     for c in claimed:
         found = entry_of.get(keys[c.id])
         if found is None:
@@ -120,6 +131,8 @@ def stop_suppressed(
         else:
             entry_id, reason, scope = found
             _mark(conn, c.id, entry_id, f"{reason} ({scope})", now)
+            stopped.append(Stopped(c.id, entry_id, reason, scope))
+    emit_suppressed(conn, stopped, hooks, now)
     return sendable
 
 
@@ -153,8 +166,15 @@ def insert_entry(conn: sa.Connection, entry: NewSuppression, now: float) -> int 
     return int(primary_key[0])
 
 
-def stop_waiting(conn: sa.Connection, entry: NewSuppression, entry_id: int, now: float) -> int:
-    """Waiting (not in-flight) deliveries to the address, in the entry's scope."""
+def stop_waiting(
+    conn: sa.Connection,
+    entry: NewSuppression,
+    entry_id: int,
+    now: float,
+    hooks: Hooks | None = None,
+) -> int:
+    """Waiting (not in-flight) deliveries to the address, in the entry's scope. With
+    `hooks`, a `suppressed` event for each one goes to the outbox."""
     if entry.scope.kind is ScopeKind.LIST:
         return 0  # list scopes apply to campaign mail, which carries its list (later)
     stmt = sa.select(D.id).where(
@@ -166,6 +186,8 @@ def stop_waiting(conn: sa.Connection, entry: NewSuppression, entry_id: int, now:
     ids = [row[0] for row in conn.execute(stmt)]
     for did in ids:
         _mark(conn, did, entry_id, f"{entry.reason.value} ({entry.scope})", now)
+    stopped = [Stopped(did, entry_id, entry.reason.value, str(entry.scope)) for did in ids]
+    emit_suppressed(conn, stopped, hooks, now)
     return len(ids)
 
 
