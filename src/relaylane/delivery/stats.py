@@ -1,6 +1,8 @@
 """Counters a worker keeps while it runs: for live progress and the demo's summary.
 
-The store holds the truth; these are cheap in-memory tallies of this process's work.
+The store holds the truth; these are cheap in-memory tallies of this process's work,
+in constant memory (durations and latencies go to fixed-bucket histograms), read by the
+demo, `relaylane worker`'s summary and the Prometheus collector at scrape time.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from relaylane.monitor.histogram import LATENCY_BUCKETS, TRANSACTION_BUCKETS, Histogram
 from relaylane.policy.vocabulary import Outcome
 from relaylane.records import DeliveryResult
 
@@ -15,14 +18,16 @@ from relaylane.records import DeliveryResult
 @dataclass
 class RelayTally:
     outcomes: Counter[str] = field(default_factory=Counter)
-    durations: list[float] = field(default_factory=list)  # seconds per answered transaction
+    # seconds per answered transaction (relay faults are not timed: they are counted)
+    durations: Histogram = field(default_factory=lambda: Histogram(TRANSACTION_BUCKETS))
     failovers: int = 0  # deliveries moved from this relay to another of the lane
 
 
 @dataclass
 class LaneTally:
     states: Counter[str] = field(default_factory=Counter)
-    latencies: list[float] = field(default_factory=list)  # queued -> accepted, seconds
+    # queued -> accepted by the relay, seconds
+    latencies: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS))
 
 
 @dataclass
@@ -43,7 +48,7 @@ class WorkerStats:
         tally = self.relays.setdefault(relay, RelayTally())
         tally.outcomes[outcome.value] += 1
         if outcome is not Outcome.RELAY_FAULT:
-            tally.durations.append(duration)
+            tally.durations.observe(duration)
         if failover:
             tally.failovers += 1
 
@@ -51,13 +56,4 @@ class WorkerStats:
         tally = self.lanes.setdefault(lane, LaneTally())
         tally.states[result.state.value] += 1
         if result.sent_at is not None:
-            tally.latencies.append(result.sent_at - created_at)
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """The p-th percentile (0..100) by nearest rank; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
+            tally.latencies.observe(max(0.0, result.sent_at - created_at))

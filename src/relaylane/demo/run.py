@@ -21,7 +21,7 @@ from relaylane import runtime
 from relaylane.config import Config
 from relaylane.delivery.addresses import parse_address
 from relaylane.delivery.compose import compose
-from relaylane.delivery.stats import WorkerStats, percentile
+from relaylane.delivery.stats import WorkerStats
 from relaylane.delivery.submit import build_message
 from relaylane.delivery.worker import Worker
 from relaylane.demo.scenario import FULL, QUICK, DemoSize, build_world
@@ -136,7 +136,6 @@ def _summary_rows(stats: WorkerStats, config: Config) -> list[RelayRow]:
     for relay in config.relay:
         r = stats.relays.get(relay.name)
         o = r.outcomes if r else {}
-        durations = [d * 1000 for d in r.durations] if r else []
         rows.append(
             RelayRow(
                 relay=relay.name,
@@ -146,11 +145,15 @@ def _summary_rows(stats: WorkerStats, config: Config) -> list[RelayRow]:
                 bounced=o.get("bounced", 0),
                 faults=o.get("relay_fault", 0),
                 failovers=r.failovers if r else 0,
-                p50_ms=percentile(durations, 50),
-                p95_ms=percentile(durations, 95),
+                p50_ms=_as_ms(r.durations.percentile(50)) if r else None,
+                p95_ms=_as_ms(r.durations.percentile(95)) if r else None,
             )
         )
     return rows
+
+
+def _as_ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
 
 
 async def run_demo(size: DemoSize, workdir: Path, console: Console | None) -> DemoSummary:
@@ -207,15 +210,14 @@ async def _drive(
     await feeder
     watcher.cancel()
     tx = stats.lanes.get("transactional")
-    latencies = tx.latencies if tx else []
     counts = store.reads.status(time.time()).by_state
     return DemoSummary(
         size=size,
         seconds=time.time() - started,
         relays=_summary_rows(stats, config),
         lanes={name: dict(t.states) for name, t in stats.lanes.items()},
-        transactional_p95=percentile(latencies, 95),
-        transactional_max=max(latencies) if latencies else None,
+        transactional_p95=tx.latencies.percentile(95) if tx else None,
+        transactional_max=tx.latencies.max if tx else None,
         marketing_drain_seconds=marketing_done[0] if marketing_done else time.time() - started,
         queued=queued,
         recorded=stats.recorded,
