@@ -1,6 +1,8 @@
 """`relaylane relays`: each relay's limits and how much of them is used, its warm-up
-progress, its deliveries, and the pacing changes recorded for it (adaptive backoff, each
-with its cause, the reply text; warm-up steps)."""
+progress, its health and held deliveries, its deliveries, and the pacing changes recorded
+for it (adaptive backoff, each with its cause, the reply text; warm-up steps).
+
+Subcommands (relays_show, relays_health): `show R`, `pause R`, `resume R`, `drain R`."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import typer
 from rich.markup import escape
 from rich.table import Table
 
@@ -22,6 +25,17 @@ from relaylane.cli.common import (
     store_for,
     user_errors,
 )
+from relaylane.cli.relays_health import (
+    SUMMARY_WINDOWS,
+    drain,
+    empty_rates,
+    local_text,
+    pause,
+    relay_health,
+    relay_rates,
+    resume,
+)
+from relaylane.cli.relays_show import show
 from relaylane.config import Config
 from relaylane.config.pacing import format_rate
 from relaylane.policy.pacing.aimd import ChangeAction
@@ -33,13 +47,13 @@ from relaylane.policy.pacing.warmup import (
     update,
     volume,
 )
-from relaylane.policy.pacing.zones import local_time
 from relaylane.policy.vocabulary import DeliveryState
 from relaylane.store import Store
 from relaylane.store.pacing import PacingEvent, SentCount, WarmupRow
 
 __all__ = [
     "SHOWN_EVENTS",
+    "app",
     "current_counts",
     "latest_backoff",
     "local_text",
@@ -65,13 +79,6 @@ def rate_text(rate: float | None) -> str:
         return "0"
     text = format_rate(rate)
     return text if len(text) <= 12 else f"{rate:.3g}/s"
-
-
-def local_text(moment: float | None, tz: str, seconds: bool = False) -> str:
-    """`moment` as local wall time in `tz` ("-" for none)."""
-    if moment is None or not math.isfinite(moment):
-        return "-"
-    return local_time(moment, tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def current_counts(counts: Sequence[SentCount], tz: str, now: float) -> dict[str, tuple[int, int]]:
@@ -180,6 +187,15 @@ def _warmup_text(relay: dict[str, Any]) -> str:
     return f"{relay['warmup']} {p['step']}/{p['steps']} {p['volume']:,}/day"
 
 
+def _health_text(relay: dict[str, Any]) -> str:
+    """ "healthy", "paused (reputation)", then each non-healthy provider path."""
+    h = relay["health"]
+    text = h["state"] if h["state"] == "healthy" else f"{h['state']} ({h['cause']})"
+    for p in relay["providers"]:
+        text += f"\n{p['provider']}: {p['state']} ({p['cause']})"
+    return text
+
+
 def _used(sent: int, cap: int | None) -> str:
     return f"{sent:,}" if cap is None else f"{sent:,}/{cap:,}"
 
@@ -189,6 +205,9 @@ def _report(cfg: Config, store: Store, now: float) -> dict[str, Any]:
     counts = read_counts(store, tz, now)
     by_relay = store.reads.status(now).by_relay
     stored = stored_warmups(store.pacing.warmups())
+    paths = store.health.paths()
+    held = store.health.held_counts()
+    windows = relay_rates(store, now, SUMMARY_WINDOWS)
     relays: list[dict[str, Any]] = []
     for relay in cfg.relay:
         this_hour, today = counts.get(relay.name, (0, 0))
@@ -210,14 +229,27 @@ def _report(cfg: Config, store: Store, now: float) -> dict[str, Any]:
                 "deliveries": dict(sorted(by_relay.get(relay.name, {}).items())),
                 "latest_by_provider": {p: _event(e, tz) for p, e in sorted(latest.items())},
                 "events": [_event(e, tz) for e in events],
+                **relay_health(relay.name, paths, held, tz),
+                "rates": {**empty_rates(SUMMARY_WINDOWS), **windows.get(relay.name, {})},
             }
         )
     return {"now": now, "timezone": tz, "relays": relays}
 
 
-def relays(config: Path | None = ConfigOption, json: bool = JsonOption) -> None:
+app = typer.Typer(
+    invoke_without_command=True,
+    no_args_is_help=False,
+    help="Relays: limits, use, warm-up, health and held deliveries; show, pause, resume, drain.",
+)
+
+
+@app.callback()
+def relays(ctx: typer.Context, config: Path | None = ConfigOption, json: bool = JsonOption) -> None:
     """Show each relay: its rate, caps and what is used of them this hour and today, its
-    warm-up, its deliveries by state and the latest adaptive-backoff changes."""
+    warm-up, its health and held deliveries, its deliveries by state and the latest
+    adaptive-backoff changes. Subcommands: show, pause, resume, drain."""
+    if ctx.invoked_subcommand is not None:
+        return
     now = time.time()
     with user_errors():
         cfg = load(config)
@@ -242,6 +274,8 @@ def _print(report: dict[str, Any]) -> None:
     table.add_column("this hour", justify="right", no_wrap=True)
     table.add_column("today", justify="right", no_wrap=True)
     table.add_column("warm-up", no_wrap=True)
+    table.add_column("health", overflow="fold")
+    table.add_column("held", justify="right", no_wrap=True)
     for relay in report["relays"]:
         table.add_row(
             escape(relay["name"]),
@@ -251,6 +285,8 @@ def _print(report: dict[str, Any]) -> None:
             _used(relay["sent_this_hour"], relay["hourly_cap"]),
             _used(relay["sent_today"], relay["daily_cap"]),
             escape(_warmup_text(relay)),
+            escape(_health_text(relay)),
+            f"{relay['held']:,}",
         )
     console.print(table)
     shown = [s for s in _STATES if any(r["deliveries"].get(s) for r in report["relays"])]
@@ -284,4 +320,14 @@ def _print(report: dict[str, Any]) -> None:
             escape(event["cause"]),
         )
     console.print(recent)
-    console.print("every change with its cause: relaylane relays --json", highlight=False)
+    console.print(
+        "every change with its cause: relaylane relays --json; health history: "
+        "relaylane relays show RELAY",
+        highlight=False,
+    )
+
+
+app.command("show")(show)
+app.command("pause")(pause)
+app.command("resume")(resume)
+app.command("drain")(drain)
