@@ -52,6 +52,7 @@ class Claimed:
     relay: str | None
     pinned: bool
     prefix: bytes  # this delivery's own header lines, made once at intake
+    avoid: str | None = None  # a relay an operator drained it away from
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class StoredBody:
     from_domain: str = ""  # the From header's domain: picks the return path
     not_before: float | None = None
     send_window: str | None = None
+    campaign: str = ""  # its metadata's "campaign", for per-campaign metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ class DeliveryResult:
     attempts: tuple[AttemptRecord, ...] = field(default=())
     relay_queue_id: str | None = None
     sent_at: float | None = None
+    provider: str | None = None  # the recipient's provider group, when routed
 
     @property
     def last(self) -> AttemptRecord | None:

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from relaylane.clock import FakeClock
-from relaylane.delivery.board import RelayBoard
+from relaylane.delivery.health import HealthBoard
+from relaylane.policy.health import Cause, HealthState, PathHealth
+from relaylane.policy.vocabulary import BounceClass, Outcome
 from relaylane.sim import Behaviour, SimRelay
 from tests.api.conftest import Api, message
 from tests.helpers import deliver, relay
@@ -131,18 +133,28 @@ async def test_lanes_show_configuration_and_counts(api: Api) -> None:
     assert lanes["marketing"]["max_age"] == 3 * 86400
 
 
-async def test_relays_show_breaker_state_only_with_an_in_process_worker(api: Api) -> None:
+async def test_relays_show_each_relays_stored_health(api: Api) -> None:
     relays = {x["name"]: x for x in (await api.get("/v1/relays")).json()["relays"]}
-    assert relays["r1"]["breaker"]["state"] == "unknown"
+    assert relays["r1"]["breaker"]["state"] == "closed"
+    assert relays["r1"]["health"]["state"] == "healthy"
     assert relays["r1"]["lanes"] == ["transactional"]
     assert (relays["r1"]["host"], relays["r1"]["port"]) == ("127.0.0.1", 1)
-    board = RelayBoard(api.config)
-    board.on_fault("r1", 1000.0, "connection refused")
-    api.ctx.board = board
+    # what any worker stored is what the API shows, with no worker in this process
+    board = HealthBoard(api.config)
+    for _ in range(api.config.health.infrastructure_failures):
+        board.on_answer("r1", "google", 1, Outcome.RELAY_FAULT, BounceClass.RELAY_UNAVAILABLE,
+                        "connection refused", 1000.0)  # fmt: skip
+    blocked = PathHealth(HealthState.PAUSED, Cause.REPUTATION, 1000.0, 1900.0, 900.0, "blocks")
+    board.set("r2", "yahoo", blocked, 1000.0, "test")
+    api.store.health.apply(board.drain(), 1000.0)
     relays = {x["name"]: x for x in (await api.get("/v1/relays")).json()["relays"]}
     assert relays["r1"]["breaker"] == {
         "state": "open",
         "reopens_at": 1030.0,
-        "reason": "connection refused",
+        "reason": relays["r1"]["health"]["reason"],
     }
+    assert relays["r1"]["health"]["cause"] == "infrastructure"
+    assert "5 infrastructure failures in a row" in relays["r1"]["health"]["reason"]
     assert relays["r2"]["breaker"]["state"] == "closed"
+    assert relays["r2"]["health"]["providers"]["yahoo"]["state"] == "paused"
+    assert relays["r2"]["health"]["providers"]["yahoo"]["until"] == 1900.0

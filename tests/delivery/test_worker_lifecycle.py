@@ -136,11 +136,11 @@ class FlakyQueue:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.queue, name)
 
-    def step(self, *args: Any) -> Any:
+    def step(self, *args: Any, **kwargs: Any) -> Any:
         if self.failures > 0:
             self.failures -= 1
             raise sa.exc.OperationalError("step", {}, Exception("database is locked"))
-        return self.queue.step(*args)
+        return self.queue.step(*args, **kwargs)
 
 
 async def test_store_trouble_is_retried_and_nothing_is_lost(

@@ -192,16 +192,19 @@ async def test_refused_connection_fails_over_inside_the_lane(
             [lane("tx", ["primary", "backup"], strategy="failover")],
             tmp_path,
         )
-        ids = queue(store, cfg, "tx", [f"u{i}@example.test" for i in range(5)], time.time())
+        ids = queue(store, cfg, "tx", [f"u{i}@example.test" for i in range(30)], time.time())
         stats = await deliver(cfg, store)
-    assert backup.accepted == 5
+    assert backup.accepted == 30
     details = [store.reads.delivery(i) for i in ids]
     assert all(d.delivery.state == "sent" and d.delivery.relay == "backup" for d in details)
     moved = [a for d in details for a in d.attempts if a.relay == "primary"]
     assert moved and all(a.outcome == "relay_fault" and a.failover for a in moved)
-    # the breaker opened at the first refusals (one per connection already opening):
-    # the other deliveries went straight to backup
-    assert stats.relays["primary"].outcomes["relay_fault"] <= 2
+    # 5 refusals in a row paused the relay (plus at most one per connection already
+    # opening): every other delivery went straight to backup
+    limit = cfg.health.infrastructure_failures + cfg.relay_by_name("primary").max_connections
+    assert stats.relays["primary"].outcomes["relay_fault"] <= limit
+    [paused] = [p for p in store.health.paths() if p.relay == "primary"]
+    assert paused.health.state == "paused" and paused.health.cause == "infrastructure"
 
 
 async def test_throttling_relay_is_skipped_and_its_share_moves(
@@ -218,7 +221,8 @@ async def test_throttling_relay_is_skipped_and_its_share_moves(
         queue(store, cfg, "mkt", [f"u{i}@example.test" for i in range(10)], time.time())
         await deliver(cfg, store)
     assert a.accepted == 2 and b.accepted == 8
-    assert a.commands["MAIL"] == 3  # one refused MAIL, then the breaker kept it out
+    # each refused delivery moved to b at once; 5 refusals in a row paused a
+    assert a.commands["MAIL"] == 2 + cfg.health.infrastructure_failures
     assert store.reads.status(time.time()).by_state == {"sent": 10}
 
 

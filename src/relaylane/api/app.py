@@ -13,7 +13,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 
 from relaylane import __version__
-from relaylane.api import routes_info, routes_messages, routes_webhooks
+from relaylane.api import routes_info, routes_messages, routes_metrics, routes_webhooks
 from relaylane.api.auth import KeyCache
 from relaylane.api.body import field_name
 from relaylane.api.context import ApiContext
@@ -29,6 +29,7 @@ from relaylane.api.errors import (
 from relaylane.api.limits import BodyLimit
 from relaylane.api.schemas import BatchIn, MessageIn
 from relaylane.errors import InputError, PermissionDenied, Unavailable
+from relaylane.monitor.prometheus import Metrics
 
 log = logging.getLogger("relaylane.api")
 
@@ -79,6 +80,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(routes_messages.router)
     app.include_router(routes_info.router)
     app.include_router(routes_webhooks.router)
+    _add_metrics(app, ctx)
     app.add_middleware(BodyLimit, limit=ctx.config.http.max_request_size)
     for kind in (ApiError, RequestValidationError, HTTPException, Unavailable, InputError,
                  PermissionDenied, Exception):  # fmt: skip
@@ -86,6 +88,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
     batch_limit = ctx.config.http.batch_limit
     app.openapi = lambda: _openapi(app, batch_limit)  # type: ignore[method-assign]
     return app
+
+
+def _add_metrics(app: FastAPI, ctx: ApiContext) -> None:
+    """GET /metrics (Prometheus), unless `[http] metrics = "off"`."""
+    router = routes_metrics.router_for(ctx.config.http.metrics_access)
+    if router is not None:
+        app.state.metrics = Metrics(ctx.config, ctx.store.engine, ctx.stats, ctx.clock.now)
+        app.include_router(router)
 
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:

@@ -1,5 +1,5 @@
 """What the API runs on: configuration, store, the intake committer, a clock, and
-optionally the relay board of a worker running in the same process."""
+optionally the relay board and stats of a worker running in the same process."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from relaylane.bounces.ingest import FeedbackIngest
 from relaylane.clock import Clock
 from relaylane.config.models import Config
 from relaylane.delivery.board import RelayState
+from relaylane.delivery.stats import WorkerStats
 from relaylane.errors import Unavailable
 from relaylane.intake.committer import STORE_RETRY_AFTER, Committer
 from relaylane.store import Store
@@ -36,6 +37,7 @@ class ApiContext:
     board: BoardView | None = None  # the RelayBoard of an in-process worker, if any
     key_cache_seconds: float = 2.0  # how long a checked API key is trusted (revocation lag)
     ingest: FeedbackIngest | None = None  # records provider webhook events
+    stats: WorkerStats | None = None  # an in-process worker's counters, for /metrics
 
     async def in_thread(self, fn: Callable[..., T], *args: object) -> T:
         """Run a blocking store call off the event loop; a store that cannot be reached

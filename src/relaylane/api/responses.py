@@ -105,11 +105,28 @@ class Status(BaseModel):
 
 
 class Breaker(BaseModel):
+    """Kept for existing clients: the relay's own health as a circuit breaker."""
+
     state: Literal["closed", "open", "half_open", "unknown"] = Field(
-        description='"unknown" when no worker runs in this process.'
+        description="closed: healthy or degraded; open: paused; half_open: probing."
     )
     reopens_at: Timestamp | None = None
     reason: str | None = None
+
+
+class PathHealth(BaseModel):
+    state: Literal["healthy", "degraded", "paused", "probing"]
+    cause: str = Field(description="none, deferrals, infrastructure, reputation, complaints, "
+                       "operator or maintenance.")  # fmt: skip
+    since: Timestamp | None = None
+    until: Timestamp | None = Field(default=None, description="Paused: when probing may start.")
+    reason: str | None = None
+
+
+class RelayHealth(PathHealth):
+    providers: dict[str, PathHealth] = Field(
+        default_factory=dict, description="Relay x provider paths that are not healthy."
+    )
 
 
 class Relay(BaseModel):
@@ -121,6 +138,7 @@ class Relay(BaseModel):
     max_connections: int
     lanes: list[str]
     breaker: Breaker
+    health: RelayHealth
     counts: dict[str, int] = Field(description="Deliveries by state last routed here.")
 
 

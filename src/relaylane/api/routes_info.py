@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from fastapi import APIRouter
 
@@ -13,7 +14,8 @@ from relaylane.api.errors import unavailable
 from relaylane.api.queries import ping
 from relaylane.api.responses import declare
 from relaylane.config.models import Config
-from relaylane.delivery.board import RelayState
+from relaylane.policy.health import Cause, HealthState, PathHealth
+from relaylane.store.health import StoredPath
 from relaylane.store.reads import StatusReport
 
 router = APIRouter()
@@ -39,12 +41,12 @@ async def status(ctx: Ctx, principal: Reader) -> r.Status:
     return r.Status.model_validate(report.as_dict())
 
 
-@router.get("/v1/relays", tags=["status"], summary="Relays: configuration, breaker, counts",
+@router.get("/v1/relays", tags=["status"], summary="Relays: configuration, health, counts",
             responses=declare(401, 403, 503))  # fmt: skip
 async def relays(ctx: Ctx, principal: Reader) -> r.Relays:
     report = await _report(ctx)
-    breakers = _breakers(ctx)
-    return r.Relays(relays=[_relay(ctx.config, name, report, breakers) for name in _names(ctx)])
+    paths = await ctx.in_thread(ctx.store.health.paths)
+    return r.Relays(relays=[_relay(ctx.config, name, report, paths) for name in _names(ctx)])
 
 
 @router.get("/v1/lanes", tags=["status"], summary="Lanes: configuration and counts",
@@ -75,24 +77,27 @@ def _names(ctx: ApiContext) -> list[str]:
     return [relay.name for relay in ctx.config.relay]
 
 
-def _breakers(ctx: ApiContext) -> dict[str, RelayState]:
-    if ctx.board is None:
-        return {}
-    return {state.relay: state for state in ctx.board.snapshot()}
+_BREAKER = {"healthy": "closed", "degraded": "closed", "paused": "open", "probing": "half_open"}
 
 
-def _relay(
-    config: Config, name: str, report: StatusReport, breakers: dict[str, RelayState]
-) -> r.Relay:
+def _path(h: PathHealth) -> dict[str, object]:
+    return {"state": h.state.value, "cause": h.cause.value, "since": h.since or None,
+            "until": h.until, "reason": h.reason or None}  # fmt: skip
+
+
+def _relay(config: Config, name: str, report: StatusReport, paths: Sequence[StoredPath]) -> r.Relay:
     relay = config.relay_by_name(name)
-    state = breakers.get(name)
-    breaker = (
-        r.Breaker(state="unknown")
-        if state is None
-        else r.Breaker.model_validate(
-            {"state": state.state, "reopens_at": state.reopens_at, "reason": state.reason or None}
-        )
+    own = next((p.health for p in paths if p.relay == name and p.provider == ""), None)
+    own = own or PathHealth(HealthState.HEALTHY, Cause.NONE, 0.0)
+    breaker = r.Breaker.model_validate(
+        {"state": _BREAKER[own.state.value], "reopens_at": own.until, "reason": own.reason or None}
     )
+    providers = {
+        p.provider: _path(p.health)
+        for p in paths
+        if p.relay == name and p.provider and p.health.state is not HealthState.HEALTHY
+    }
+    health = r.RelayHealth.model_validate({**_path(own), "providers": providers})
     return r.Relay(
         name=relay.name,
         kind=relay.kind.value,
@@ -102,5 +107,6 @@ def _relay(
         max_connections=relay.max_connections,
         lanes=[lane.name for lane in config.lane if name in lane.relay_names],
         breaker=breaker,
+        health=health,
         counts=report.by_relay.get(name, {}),
     )

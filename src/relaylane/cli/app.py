@@ -10,6 +10,7 @@ from relaylane.cli import (
     demo,
     dkim,
     doctor,
+    events,
     init_check,
     keys,
     messages,
@@ -18,6 +19,7 @@ from relaylane.cli import (
     send,
     serve,
     smtp_users,
+    stats,
     status,
     suppress,
     worker,
@@ -38,13 +40,15 @@ app.command("serve")(serve.serve)
 app.command("status")(status.status)
 app.command("doctor")(doctor.doctor)
 app.command("plan")(plan.plan)
-app.command("relays")(relays.relays)
+app.add_typer(relays.app, name="relays")
+app.command("stats")(stats.stats)
 app.add_typer(messages.app, name="messages")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(smtp_users.app, name="smtp-users")
 app.add_typer(suppress.app, name="suppress")
 app.add_typer(bounces.app, name="bounces")
+app.add_typer(events.app, name="events")
 app.add_typer(dkim.app, name="dkim")
 app.command("demo")(demo.demo)
 

@@ -11,6 +11,8 @@ import typer
 
 from relaylane import runtime
 from relaylane.cli.common import ConfigOption, console, load, store_for, user_errors
+from relaylane.cli.log_options import LogFormatOption, setup_logging
+from relaylane.config.logs import LogFormat
 from relaylane.errors import InputError
 from relaylane.serve.service import ALL_PARTS, Listening, Part, Service
 
@@ -22,6 +24,7 @@ def serve(
     no_worker: bool = typer.Option(
         False, "--no-worker", help="Leave the delivery workers out (front ends only)."
     ),
+    log_format: LogFormat | None = LogFormatOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Run relaylane: HTTP API, SMTP submission and delivery workers, in one process.
@@ -29,9 +32,6 @@ def serve(
     SIGTERM or Ctrl-C stops it gracefully: it stops accepting, commits what was
     accepted, finishes or releases deliveries in flight, and exits with nothing lost.
     """
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     # aiosmtpd logs every command of every session at INFO: noise (and CPU) at volume.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     parts = frozenset(only) if only else ALL_PARTS
@@ -41,6 +41,7 @@ def serve(
         if not parts:
             raise InputError("--no-worker", "nothing left to run", "drop --no-worker or --only")
         cfg = load(config)
+        setup_logging(cfg, log_format)
         with store_for(cfg) as store:
             runtime.run(_run(Service(cfg, store, parts)))
     console.print("relaylane serve stopped: nothing accepted was lost")

@@ -1,9 +1,12 @@
-"""`relaylane worker`: deliver forever, or until nothing is due (--until-idle)."""
+"""`relaylane worker`: deliver forever, or until nothing is due (--until-idle).
+
+With `--metrics-port N` (or `[worker] metrics_listen`) it also serves the Prometheus
+exposition at http://HOST:N/metrics while it runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from pathlib import Path
 
@@ -19,9 +22,17 @@ from relaylane.cli.common import (
     store_for,
     user_errors,
 )
+from relaylane.cli.log_options import LogFormatOption, setup_logging
+from relaylane.config import Config
 from relaylane.config.feedback import classifier_for
+from relaylane.config.logs import LogFormat
+from relaylane.config.serving import parse_listen
 from relaylane.delivery.stats import WorkerStats
 from relaylane.delivery.worker import Worker
+from relaylane.events.runner import run_dispatcher
+from relaylane.monitor.endpoint import start_metrics
+from relaylane.monitor.prometheus import Metrics
+from relaylane.store import Store
 
 
 def worker(
@@ -31,27 +42,39 @@ def worker(
     report_every: float = typer.Option(
         30.0, "--report-every", min=0, help="Log a summary every N seconds (0: never)."
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        show_default=False,
+        help="Serve Prometheus metrics on http://HOST:N/metrics (HOST: the one of "
+        "metrics_listen in \\[worker], else 127.0.0.1; 0: any free port, logged).",
+    ),
+    log_format: LogFormat | None = LogFormatOption,
+    send_events: bool = typer.Option(
+        True,
+        "--events/--no-events",
+        help="Also send the webhook outbox's events ([[events.webhook]]), as `serve` does.",
+    ),
     config: Path | None = ConfigOption,
     json: bool = JsonOption,
 ) -> None:
     """Deliver queued mail. SIGTERM or Ctrl-C stops it gracefully: nothing is lost."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     with user_errors():
         cfg = load(config)
+        setup_logging(cfg, log_format)
         with store_for(cfg) as store:
-            stats = runtime.run(
-                _run(
-                    Worker(
-                        cfg,
-                        store.queue,
-                        report_every=report_every,
-                        classifier=classifier_for(cfg.classification),
-                    ),
-                    until_idle,
-                )
+            w = Worker(
+                cfg,
+                store.queue,
+                report_every=report_every,
+                classifier=classifier_for(cfg.classification),
             )
+            listen = metrics_listen(cfg, metrics_port)
+            metrics = Metrics(cfg, store.engine, w.stats, w.clock.now) if listen else None
+            events = (cfg, store) if send_events else None
+            stats = runtime.run(_run(w, until_idle, metrics, listen, events))
     totals = stats.totals()
     if json:
         print_json({"recorded": stats.recorded, "stale": stats.stale, "by_state": totals})
@@ -60,7 +83,30 @@ def worker(
         console.print(f"worker done: {summary}")
 
 
-async def _run(w: Worker, until_idle: bool) -> WorkerStats:
+def metrics_listen(config: Config, port: int | None) -> str | None:
+    """Where to serve /metrics: `--metrics-port` on [worker] metrics_listen's host (else
+    127.0.0.1), else metrics_listen itself; None: nowhere."""
+    configured = config.worker.metrics_listen
+    if port is None:
+        return configured
+    host = parse_listen(configured)[0] if configured else "127.0.0.1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def _run(
+    w: Worker,
+    until_idle: bool,
+    metrics: Metrics | None,
+    listen: str | None,
+    events: tuple[Config, Store] | None,
+) -> WorkerStats:
+    server = None
+    if metrics is not None and listen is not None:
+        server = await start_metrics(metrics, listen, "--metrics-port / [worker] metrics_listen")
+    stop_events = asyncio.Event()
+    dispatcher = None
+    if events is not None:  # returns at once when no webhook is configured
+        dispatcher = asyncio.create_task(run_dispatcher(*events, stop_events), name="events")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, w.request_stop)
@@ -69,3 +115,8 @@ async def _run(w: Worker, until_idle: bool) -> WorkerStats:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        stop_events.set()  # events not sent yet stay in the outbox for the next run
+        if dispatcher is not None:
+            await dispatcher
+        if server is not None:
+            await server.stop()

@@ -22,7 +22,10 @@ from pydantic_core import ErrorDetails
 
 from relaylane.config.base import domain_name
 from relaylane.config.domains import DomainConfig
+from relaylane.config.events import EventsConfig, unknown_lanes
 from relaylane.config.feedback import BouncesConfig, ClassificationConfig
+from relaylane.config.health import HealthConfig
+from relaylane.config.logs import LogConfig
 from relaylane.config.models import (
     Config,
     LaneConfig,
@@ -65,7 +68,10 @@ SECTIONS = (
     "classification",
     "domain",
     "webhooks",
+    "events",
     "pacing",
+    "health",
+    "log",
     "warmup",
     "provider",
     "relay",
@@ -164,14 +170,19 @@ def load_config_data(
         problems += _rules_file_problems(classification.rules_file)
     domains = _tables_by_name(data, "domain", DomainConfig, context, problems, domains=True)
     webhooks = _one_table(data, "webhooks", WebhooksConfig, context, problems)
+    events = _one_table(data, "events", EventsConfig, context, problems)
     pacing = _one_table(data, "pacing", PacingConfig, context, problems)
+    health = _one_table(data, "health", HealthConfig, context, problems)
+    log = _one_table(data, "log", LogConfig, context, problems)
     warmups = _tables_by_name(data, "warmup", WarmupConfig, context, problems, domains=False)
     providers = _tables_by_name(data, "provider", ProviderConfig, context, problems, domains=False)
     relays, relay_names = _array_of_tables(data, "relay", RelayConfig, context, problems)
-    lanes, _ = _array_of_tables(data, "lane", LaneConfig, context, problems)
+    lanes, lane_names = _array_of_tables(data, "lane", LaneConfig, context, problems)
     problems += cross_check(relays, lanes, relay_names)
     if webhooks is not None:
         problems += _webhook_relays(webhooks, relay_names)
+    if events is not None:
+        problems += unknown_lanes(events, lane_names)
     problems += unknown_warmups([r for _, r in relays], warmups)
     problems += provider_problems(load_providers(providers))
     if problems:
@@ -189,7 +200,10 @@ def load_config_data(
                 "classification": classification,
                 "domain": domains,
                 "webhooks": webhooks,
+                "events": events,
                 "pacing": pacing,
+                "health": health,
+                "log": log,
                 "warmup": warmups,
                 "provider": providers,
                 "relay": tuple(r for _, r in relays),

@@ -38,11 +38,14 @@ from relaylane.config.base import domain_name as _domain
 from relaylane.config.base import problem as _problem
 from relaylane.config.domains import Alignment, DomainConfig
 from relaylane.config.durations import Duration, format_duration
+from relaylane.config.events import EventsConfig
 from relaylane.config.feedback import (
     BouncesConfig,
     ClassificationConfig,
     LaneSuppression,
 )
+from relaylane.config.health import HealthConfig
+from relaylane.config.logs import LogConfig
 from relaylane.config.pacing import (
     Instant,
     PacingConfig,
@@ -53,7 +56,7 @@ from relaylane.config.pacing import (
     check_caps,
     load_providers,
 )
-from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
+from relaylane.config.serving import HttpConfig, IntakeConfig, Listen, SubmissionConfig
 from relaylane.config.webhooks import WebhooksConfig
 from relaylane.errors import NotFoundError
 from relaylane.policy.alignment import signing_domain_for
@@ -459,6 +462,7 @@ class WorkerConfig(_Model):
     lease: Duration = Field(default=60.0, gt=0)  # claim lease, renewed while in flight
     claim_batch: StrictInt = Field(default=256, ge=1)  # max deliveries claimed per query
     idle_poll: Duration = Field(default=0.5, gt=0)  # how often an idle worker looks for work
+    metrics_listen: Listen | None = None  # `relaylane worker` serves /metrics here (off: None)
 
 
 class Config(_Model):
@@ -473,7 +477,10 @@ class Config(_Model):
     classification: ClassificationConfig = Field(default_factory=ClassificationConfig)
     domain: dict[str, DomainConfig] = Field(default_factory=FrozenDict)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
     pacing: PacingConfig = Field(default_factory=PacingConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
     warmup: dict[str, WarmupConfig] = Field(default_factory=FrozenDict)
     provider: dict[str, ProviderConfig] = Field(default_factory=FrozenDict)
     relay: tuple[RelayConfig, ...] = Field(min_length=1)

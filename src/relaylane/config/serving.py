@@ -7,6 +7,7 @@ Every default is named here and documented in docs/configuration.md.
 from __future__ import annotations
 
 import ipaddress
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
@@ -102,6 +103,14 @@ class _Section:
         return parse_listen(self.listen)[1]
 
 
+class MetricsAccess(StrEnum):
+    """Who may read the API's /metrics (the Prometheus exposition)."""
+
+    OPEN = "open"  # anyone who reaches the listener (the default on a loopback listen)
+    KEY = "key"  # an API key with the read scope (the default on any other listen)
+    OFF = "off"  # no /metrics on the API (404)
+
+
 class HttpConfig(_Section, Model):
     """[http]: the HTTP API (and, later, tracking, webhooks and the dashboard)."""
 
@@ -111,6 +120,7 @@ class HttpConfig(_Section, Model):
     tls_key: Path | None = None
     max_request_size: Size = DEFAULT_MAX_REQUEST_SIZE
     batch_limit: StrictInt = Field(default=DEFAULT_BATCH_LIMIT, ge=1, le=10_000)
+    metrics: MetricsAccess | None = None  # /metrics; default: open on loopback, else key
 
     @field_validator("tls_cert", "tls_key")
     @classmethod
@@ -137,6 +147,13 @@ class HttpConfig(_Section, Model):
         if problem:
             raise PydanticCustomError("relaylane", "{msg}", {"msg": problem})
         return self
+
+    @property
+    def metrics_access(self) -> MetricsAccess:
+        """`metrics`, or its default: open when the API listens on loopback only."""
+        if self.metrics is not None:
+            return self.metrics
+        return MetricsAccess.OPEN if is_loopback_host(self.host) else MetricsAccess.KEY
 
     @property
     def base_url(self) -> str:

@@ -31,6 +31,9 @@ lease = "60s"
 claim_batch = 256
 # How often an idle worker looks for work that has become due.
 idle_poll = "500ms"
+# `relaylane worker` also serves Prometheus metrics at http://HOST:PORT/metrics; off
+# unless set (`relaylane worker --metrics-port N` sets the port for one run).
+# metrics_listen = "127.0.0.1:9464"
 
 [http]
 # `relaylane serve`: the HTTP API (/v1, OpenAPI at /openapi.json) listens here.
@@ -43,6 +46,15 @@ listen = "127.0.0.1:8025"
 # The largest HTTP request body accepted, and messages per batch request.
 max_request_size = "50MB"
 batch_limit = 1000
+# Who may read /metrics (Prometheus): "open", "key" (an API key with the read scope)
+# or "off". Default: open while listen is a loopback address, key otherwise.
+# metrics = "open"
+
+[log]
+# `relaylane serve` and `relaylane worker` log to stderr: "text" or "json" (one object
+# per line; --log-format overrides), from this level up: debug, info, warning, error.
+format = "text"
+level = "info"
 
 [submission]
 # SMTP submission (STARTTLS, AUTH after TLS) for applications configured for a relay.

@@ -11,9 +11,13 @@ from relaylane.bounces.tokens import KeyRing
 from relaylane.config.models import LaneConfig
 from relaylane.delivery.pacer import DEFAULT_PROVIDER
 from relaylane.dkim.rotation import Rotation
+from relaylane.events.hooks import Hooks
+from relaylane.monitor.tally import BucketCount
+from relaylane.policy.health import Transition
 from relaylane.policy.suppression import SuppressionPolicy
 from relaylane.records import AttemptRecord, Claimed, DeliveryResult, Step, StoredBody
 from relaylane.store.feedback import FeedbackRow
+from relaylane.store.health import StoredPath
 from relaylane.store.pacing import PacingEvent, SentCount, WarmupRow
 
 
@@ -26,6 +30,8 @@ class QueueStore(Protocol):
         now: float,
         worker: str,
         policy: SuppressionPolicy = ...,
+        *,
+        hooks: Hooks | None = ...,
     ) -> int: ...
     def release(self, claims: list[Claimed], now: float) -> int: ...
     def renew(self, owner: str, now: float, lease: float) -> int: ...
@@ -38,6 +44,20 @@ class QueueStore(Protocol):
     def flush_pacing(
         self, counts: list[SentCount], events: list[PacingEvent], warmups: list[WarmupRow]
     ) -> None: ...
+    def health_paths(self, updated_after: float | None) -> list[StoredPath]: ...
+    def apply_health(
+        self,
+        transitions: Sequence[Transition],
+        now: float,
+        results: Sequence[DeliveryResult] = ...,
+        worker: str = ...,
+        policy: SuppressionPolicy = ...,
+        *,
+        hooks: Hooks | None = ...,
+    ) -> int: ...
+    def flush_metrics(self, rows: Sequence[BucketCount]) -> None: ...
+    def rollup_metrics(self, now: float) -> None: ...
+    def complaint_counts(self, since: float) -> dict[tuple[str, str], tuple[int, int]]: ...
     def step(
         self,
         results: Sequence[DeliveryResult],
@@ -47,6 +67,8 @@ class QueueStore(Protocol):
         owner: str,
         lease: float,
         policy: SuppressionPolicy = ...,
+        *,
+        hooks: Hooks | None = ...,
     ) -> Step: ...
 
 

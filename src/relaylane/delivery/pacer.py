@@ -214,6 +214,18 @@ class Pacer:
             text = " ".join(x for x in (str(row.code or ""), row.status or "", row.diagnostic) if x)
             self.on_event(row.relay, group, outcome, text, now)
 
+    def throttle(self, relay: str, group: str, factor: float, now: float, cause: str) -> None:
+        """Slow the pair to `factor` of its rate (a degraded path, or one back from a
+        pause); additive recovery then brings it back step by step."""
+        pair = self._pair(relay, group)
+        if pair.rate is None:
+            return
+        rule = aimd.Rule.of("", aimd.RuleAction.SLOW, factor, duration=0.0)
+        pair.rate, change = aimd.on_reply(pair.rate, f"health: {cause}", (rule,), now)
+        if change is not None:
+            self._apply(relay, group, pair, now)
+            self._event(relay, group, change)
+
     def tick(self, now: float) -> None:
         """Additive recovery of slowed pairs, step by step."""
         for (relay, group), pair in self._pairs.items():

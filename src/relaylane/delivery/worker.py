@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -23,6 +24,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -30,14 +32,17 @@ import sqlalchemy as sa
 from relaylane.clock import Clock, SystemClock
 from relaylane.config.models import Config, LaneConfig, RelayConfig
 from relaylane.delivery.board import RelayBoard
+from relaylane.delivery.health import Gate, GateAction
 from relaylane.delivery.job import Job, QueueStore
 from relaylane.delivery.outgoing import Outgoing
 from relaylane.delivery.pacer import Pacer
 from relaylane.delivery.providers import DnsMxResolver, ProviderMap, ProviderResolver
 from relaylane.delivery.session import RelaySession, SendReport, SmtpSession
 from relaylane.delivery.stats import WorkerStats
+from relaylane.monitor.tally import MetricTally
 from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier, Verdict
 from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay, waiting
+from relaylane.policy.health import HealthState, Transition
 from relaylane.policy.pacing.windows import earliest_start, parse_window
 from relaylane.policy.retry import RetrySchedule
 from relaylane.policy.vocabulary import (
@@ -56,6 +61,9 @@ BODY_CACHE_SIZE = 2048
 KEY_RING_REFRESH = 300.0  # seconds between re-reads of the token keys
 PACE_PARK = 60.0  # a delivery waiting this long or less for a limit stays in memory
 PACING_FLUSH = 1.0  # seconds between pacing ticks (recovery, counts to the store)
+COMPLAINTS_EVERY = 60.0  # seconds between looks at complaint rates
+RESUME_FACTOR = 0.25  # a path back from a pause starts at this share of its rate (AIMD)
+ROLLUP_EVERY = 600.0  # seconds between metric rollups (minute buckets -> hours)
 
 
 def new_owner() -> str:
@@ -93,6 +101,10 @@ class Worker:
         self._signers: dict[str, str | None] = {}  # From domain -> aligned signing domain
         self._windows = {lane.name: config.windows_of(lane) for lane in config.lane}
         self._paced_at = 0.0
+        self._complaints_at = 0.0
+        self._rolled_at = 0.0
+        self.metrics = MetricTally()
+        self._hooks = config.events.hooks()
         self.queue = queue
         self.clock: Clock = clock or SystemClock()
         self.sessions: SessionFactory = sessions or SmtpSession
@@ -164,6 +176,7 @@ class Worker:
         counts, warmups = await self._db(self.queue.pacing_state, now - 2 * 86400)
         self.pacer.restore(counts, now, warmups)
         self._signals_after = await self._db(self.queue.last_feedback_id)
+        self.board.health.adopt(await self._db(self.queue.health_paths, None))
         helpers = [asyncio.create_task(self._lease_keeper(), name="lease-keeper")]
         if self.report_every:
             helpers.append(asyncio.create_task(self._reporter(self.report_every), name="report"))
@@ -186,7 +199,7 @@ class Worker:
             if plan or results:
                 try:
                     step = await self._db(
-                        self.queue.step,
+                        functools.partial(self.queue.step, hooks=self._hooks),
                         results,
                         plan,
                         set(self._bodies),
@@ -234,10 +247,14 @@ class Worker:
         """Recovery steps of slowed pairs, and the sent counts and changes to the store,
         about once a second."""
         now = self.clock.now()
+        if self.board.health.pending:  # a transition reaches other workers at once
+            await self._store_health()
         if now - self._paced_at < PACING_FLUSH:
             return
         self._paced_at = now
         await self._read_signals(now)
+        await self._health_tick(now)
+        await self._flush_metrics(now)
         self.pacer.tick(now)
         counts, events, warmups = self.pacer.drain()
         if counts or events or warmups:
@@ -245,6 +262,79 @@ class Worker:
                 await self._db(self.queue.flush_pacing, counts, events, warmups)
             except sa.exc.DBAPIError as exc:
                 log.warning("could not store pacing counts (%s)", exc.__class__.__name__)
+
+    async def _health_tick(self, now: float) -> None:
+        """Start probes whose cool-down is over, judge complaint rates now and then, adopt
+        what other workers and operators changed, and store this worker's transitions."""
+        health = self.board.health
+        for t in health.tick(now):
+            self._on_transition(t, now)
+        try:
+            if now - self._complaints_at >= COMPLAINTS_EVERY:
+                self._complaints_at = now
+                since = now - health.rules.complaint_window
+                counts = await self._db(self.queue.complaint_counts, since)
+                for t in health.on_complaints(counts, now):
+                    self._on_transition(t, now)
+            stored = await self._db(self.queue.health_paths, health.seen_until)
+            for relay, _ in health.adopt(stored):
+                if not health.relay_usable(relay):
+                    self._drain(relay)
+        except sa.exc.DBAPIError as exc:
+            log.warning("could not read relay health (%s)", exc.__class__.__name__)
+        await self._store_health()
+
+    async def _store_health(self) -> None:
+        """Store transitions in one commit with the results decided before them, so a
+        delivery held while a path probed is never re-held after the path's release."""
+        transitions = self.board.health.drain()
+        if not transitions:
+            return
+        results, self._pending = self._pending, []
+        at = self.clock.now()
+        store = functools.partial(self.queue.apply_health, hooks=self._hooks)
+        try:
+            applied = await self._db(store, transitions, at, results, self.owner,
+                                     self._suppression)  # fmt: skip
+        except sa.exc.DBAPIError as exc:  # kept in memory; stored with the next change
+            log.warning("could not store relay health (%s)", exc.__class__.__name__)
+            self.board.health.requeue(transitions)
+            self._pending[:0] = results
+            return
+        self.board.health.stored(transitions, at)
+        self.stats.recorded += applied
+        self.stats.stale += len(results) - applied
+
+    async def _flush_metrics(self, now: float) -> None:
+        """This worker's metric counts to the durable buckets (about once a second), and
+        now and then the rollup of old minute buckets into hours."""
+        rows = self.metrics.drain()
+        try:
+            if rows:
+                await self._db(self.queue.flush_metrics, rows)
+            if now - self._rolled_at >= ROLLUP_EVERY:
+                self._rolled_at = now
+                await self._db(self.queue.rollup_metrics, now)
+        except sa.exc.DBAPIError as exc:
+            log.warning("could not store metrics (%s)", exc.__class__.__name__)
+            self.metrics.restore(rows)
+
+    def _on_transition(self, t: Transition, now: float) -> None:
+        """Log a health transition and act on it here: an infrastructure pause moves what
+        waits for the relay to the lane's other relays; a degraded path slows down; a path
+        back from a pause resumes gradually."""
+        level = logging.INFO if t.after.state is HealthState.HEALTHY else logging.WARNING
+        log.log(level, "relay %s%s: %s -> %s: %s", t.relay,
+                f", provider {t.provider}" if t.provider else "", t.before.state.value,
+                t.after.state.value, t.after.reason[:300],
+                extra={"relay": t.relay, "provider": t.provider})  # fmt: skip
+        if t.after.avoided:
+            self._drain(t.relay)
+        slow = t.after.state is HealthState.DEGRADED or (
+            t.after.state is HealthState.HEALTHY and t.before.state is HealthState.PROBING
+        )
+        if slow and t.provider:
+            self.pacer.throttle(t.relay, t.provider, RESUME_FACTOR, now, t.after.reason)
 
     async def _read_signals(self, now: float) -> None:
         """Deferrals and blocks reported later (DSN `delayed`, ESP events) slow the relay x
@@ -317,7 +407,7 @@ class Worker:
             held = (
                 f"it is held on relay {job.claim.relay}"
                 if job.claim.pinned
-                else ("every relay's circuit breaker is open")
+                else "every relay of the lane is paused for an infrastructure fault"
             )
             reason = f"no relay of lane {job.lane.name} can take it now: {held}"
             retry_at = self.board.retry_at(job.lane, now)
@@ -346,7 +436,9 @@ class Worker:
             session = self.sessions(cfg)
         except Exception as exc:  # e.g. an unreadable CA file: the relay cannot be used
             log.exception("relay %s: cannot set up a connection", cfg.name)
-            self.board.on_fault(cfg.name, self.clock.now(), f"cannot set up a connection: {exc}")
+            reason = f"cannot set up a connection: {exc}"
+            self._on_transition(self.board.health.pause_relay(cfg.name, reason, self.clock.now()),
+                                self.clock.now())  # fmt: skip
             self._forget(cfg.name)
             self._drain(cfg.name)
             return
@@ -361,8 +453,7 @@ class Worker:
                     _, _, job = queue.get_nowait()
                 if job is None:
                     return
-                if not self.board.may_send(cfg.name, job.claim.id, self.clock.now()):
-                    self._route(job, self.clock.now())
+                if self._gated(job, cfg.name):
                     continue
                 if self._misaligned(job) or self._outside_window(job):
                     continue
@@ -382,13 +473,33 @@ class Worker:
                     await session.close(polite=False)
                     continue
                 if self._on_report(job, cfg.name, report):
-                    self._drain(cfg.name)
-                    return
+                    return  # a fault: a new connection (or the lane's others) goes on
         finally:
             await session.close()
             self._forget(cfg.name)
             if not self._stopping:
                 self._grow(cfg.name)
+
+    def _gated(self, job: Job, relay: str) -> bool:
+        """Path health, just before the send: a relay paused for an infrastructure cause
+        hands the delivery to another relay of the lane; a path paused for reputation,
+        complaints or by an operator holds it where it is (pinned, never moved)."""
+        now = self.clock.now()
+        gate = self.board.health.gate(relay, job.group, job.claim.id, now)
+        if gate.action is GateAction.SEND:
+            return False
+        if gate.action is GateAction.AVOID:
+            job.tried.add(relay)
+            self._route(job, now)
+            return True
+        self._hold(job, relay, gate, now)
+        return True
+
+    def _hold(self, job: Job, relay: str, gate: Gate, now: float) -> None:
+        note = AttemptRecord(now, None, Stage.LOCAL, None, f"held on {relay}: {gate.reason}",
+                             Outcome.BLOCKED, BounceClass.NONE, 0.0)  # fmt: skip
+        result = waiting(job.claim, DeliveryState.HELD, 0.0, (*job.attempts, note))
+        self._finish(job, replace(result, relay=relay, pinned=True, due_at=gate.until))
 
     def _wait_for_pace(self, job: Job, relay: str, ready: float) -> None:
         """A limit says not yet: park the job in memory until `ready` when that is soon
@@ -519,9 +630,14 @@ class Worker:
             bounce_class=verdict.bounce_class,
             duration_ms=report.duration * 1000.0,
         )
+        self._count(job, relay, attempt, now)
+        health = self.board.health.on_answer(
+            relay, job.group, job.claim.id, verdict.outcome, verdict.bounce_class,
+            attempt.reply, now,
+        )  # fmt: skip
+        for t in health:
+            self._on_transition(t, now)
         if not fault:
-            if self.board.on_answer(relay, job.claim.id):
-                log.info("relay %s answers again: circuit closed", relay)
             self.stats.attempt(relay, verdict.outcome, report.duration, False)
             result = after_answer(
                 job.claim,
@@ -534,22 +650,31 @@ class Worker:
             )
             self._finish(job, result)
             return False
-        opened = self.board.on_fault(relay, now, verdict.reason)
-        if opened is not None:
-            log.warning(
-                "relay %s: circuit open for %.0fs (%s); its lane's other relays take over",
-                relay,
-                opened.cool_down,
-                verdict.reason,
-            )
         job.tried.add(relay)
         index = len(job.attempts)
         job.attempts.append(attempt)
         moved_to = self._route(job, now)
         if moved_to is not None:
             job.attempts[index] = _with_failover(attempt)
+        log.warning(
+            "relay %s: %s; delivery %d fails over to %s", relay, verdict.reason[:200],
+            job.claim.id, moved_to or "no relay of its lane now",
+            extra={"delivery_id": job.claim.id, "lane": job.lane.name, "relay": relay,
+                   "provider": job.group},
+        )  # fmt: skip
         self.stats.attempt(relay, verdict.outcome, report.duration, moved_to is not None)
         return True
+
+    def _count(self, job: Job, relay: str, attempt: AttemptRecord, now: float) -> None:
+        """The attempt's metrics (and its latency, submit to accepted, when sent)."""
+        lane, campaign = job.lane.name, job.body.campaign
+        self.metrics.attempt(
+            now, relay, job.group, lane, campaign,
+            stage=attempt.stage, outcome=attempt.outcome, bounce_class=attempt.bounce_class,
+        )  # fmt: skip
+        if attempt.outcome is Outcome.SENT:
+            latency = now - job.claim.created_at
+            self.metrics.latency(now, relay, job.group, lane, campaign, latency)
 
     def _set_aside(self, job: Job, now: float) -> None:
         """While stopping: an untried delivery is released as it was; one with attempts
@@ -570,7 +695,8 @@ class Worker:
         self._finish(job, no_relay(job.claim, now, now + 60.0, policy, tuple(job.attempts), reason))
 
     def _drain(self, relay: str) -> None:
-        """The relay's breaker opened: route everything still waiting for it elsewhere."""
+        """The relay is paused for an infrastructure cause: route everything still waiting
+        for it elsewhere in the lane."""
         queue = self._queues[relay]
         now = self.clock.now()
         while not queue.empty():
@@ -579,7 +705,7 @@ class Worker:
                 self._route(job, now)
 
     def _finish(self, job: Job, result: DeliveryResult) -> None:
-        self._pending.append(result)
+        self._pending.append(replace(result, provider=job.group))
         self.stats.finished(job.lane.name, result, job.claim.created_at)
         self._inflight[job.lane.name] -= 1
         if len(self._pending) >= self.flush_size or self._inflight[job.lane.name] == 0:
@@ -642,8 +768,9 @@ class Worker:
         try:
             if self._pending:
                 results, self._pending = self._pending, []
+                record = functools.partial(self.queue.record, hooks=self._hooks)
                 applied = await self._db(
-                    self.queue.record, results, self.clock.now(), self.owner, self._suppression
+                    record, results, self.clock.now(), self.owner, self._suppression
                 )
                 self.stats.recorded += applied
                 self.stats.stale += len(results) - applied

@@ -91,9 +91,9 @@ def no_relay(
     attempts: tuple[AttemptRecord, ...],
     reason: str,
 ) -> DeliveryResult:
-    """No relay of the lane can take the delivery now (all breakers open, or its pinned
-    relay is down). It waits for the earliest relay to come back; this is not the
-    recipient's fault, so the retry count does not grow."""
+    """No relay of the lane can take the delivery now (every relay paused for an
+    infrastructure fault, or its pinned relay is down). It waits for the earliest relay
+    to come back; this is not the recipient's fault, so the retry count does not grow."""
     if retry_at >= claim.created_at + lane.max_age:
         return expired(claim, now, attempts, relay=claim.relay)
     note = AttemptRecord(

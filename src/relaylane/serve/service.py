@@ -1,5 +1,5 @@
 """One process, several parts: the HTTP API (with the provider webhooks), SMTP
-submission, the bounce receiver and delivery workers.
+submission, the bounce receiver, delivery workers and the outgoing webhook dispatcher.
 
 Startup binds every listener before reporting ready. On stop (SIGTERM), in order:
 1. the listeners stop accepting (new connections are refused; requests and SMTP
@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relaylane.bounces.ingest import FeedbackIngest
 from relaylane.bounces.receiver import BounceReceiver
@@ -32,6 +32,9 @@ from relaylane.serve.notifier import DsnNotifier
 from relaylane.store import Store
 from relaylane.store.notices import SqlNotices
 
+if TYPE_CHECKING:
+    from relaylane.events.dispatch import Dispatcher
+
 log = logging.getLogger("relaylane.serve")
 STOP_GRACE = 30.0  # seconds the front ends get to finish what is under way
 
@@ -43,6 +46,7 @@ class Part(StrEnum):
     SMTP = "smtp"  # SMTP submission
     WORKER = "worker"  # delivery to the relays (and DSNs for SMTP users)
     BOUNCES = "bounces"  # the bounce receiver ([bounces] listen)
+    EVENTS = "events"  # sends outgoing webhook events ([[events.webhook]]), when configured
 
 
 ALL_PARTS = frozenset(Part)
@@ -72,6 +76,7 @@ class Service:
     worker: Worker | None = None
     committer: Committer | None = None
     ingest: FeedbackIngest | None = None
+    dispatcher: Dispatcher | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def request_stop(self) -> None:
@@ -103,6 +108,8 @@ class Service:
                     on_queued=self.worker.poke,
                 )
                 tasks.append(asyncio.create_task(notifier.run(), name="dsn-notifier"))
+            if Part.EVENTS in self.parts and self.config.events.webhook:
+                stops.append(self._start_events())
             if ready is not None:
                 ready(self.listening)
             await self._wait(worker_task)
@@ -121,6 +128,8 @@ class Service:
                 self.clock,
                 classifier_for(self.config.classification),
             )
+        if self.worker is not None and self.config.worker.metrics_listen:
+            stops.append(await self._start_metrics(self.config.worker.metrics_listen))
         if Part.BOUNCES in self.parts and self.config.bounces.enabled:
             stops.append(await self._start_bounces())
         if not self.parts & {Part.API, Part.SMTP}:
@@ -153,14 +162,51 @@ class Service:
 
         assert self.committer is not None
         board = self.worker.board if self.worker else None
+        stats = self.worker.stats if self.worker else None
         context = ApiContext(
-            self.config, self.store, self.committer, self.clock, board, ingest=self.ingest
+            self.config,
+            self.store,
+            self.committer,
+            self.clock,
+            board,
+            ingest=self.ingest,
+            stats=stats,
         )
         app = create_app(context)
         running = await start_http(app, self.config.http)
         scheme = "https" if self.config.http.tls_cert else "http"
         self.listening.append(Listening(Part.API, scheme, self.config.http.host, running.port))
         return running.stop
+
+    async def _start_metrics(self, listen: str) -> Callable[[], object]:
+        from relaylane.monitor.endpoint import start_metrics
+        from relaylane.monitor.prometheus import Metrics
+
+        assert self.worker is not None
+        metrics = Metrics(self.config, self.store.engine, self.worker.stats, self.clock.now)
+        running = await start_metrics(metrics, listen, "[worker] metrics_listen")
+        self.listening.append(Listening(Part.WORKER, "metrics", running.host, running.port))
+        return running.stop
+
+    def _start_events(self) -> Callable[[], object]:
+        """The webhook dispatcher. Stopping it lets the POSTs under way finish (within
+        the grace period; an event cut short is sent again: at least once)."""
+        from relaylane.events.runner import dispatcher_for
+
+        dispatcher = dispatcher_for(self.config, self.store.engine, self.clock)
+        self.dispatcher = dispatcher
+        task = asyncio.create_task(dispatcher.run(), name="events")
+
+        async def stop() -> None:
+            dispatcher.request_stop()
+            done, _ = await asyncio.wait([task], timeout=self.grace)
+            if not done:
+                task.cancel()
+                await asyncio.wait([task])
+            elif not task.cancelled() and task.exception() is not None:
+                log.error("the webhook dispatcher had failed: %r", task.exception())
+
+        return stop
 
     async def _start_smtp(self) -> Callable[[], object]:
         from relaylane.submission.server import SubmissionServer

@@ -277,12 +277,14 @@ class SimRelay:
         return f"<SimRelay {self.name} {self.host}:{self.port} tls={self.tls}>"
 
     async def start(self) -> SimRelay:
+        """Listen on a fresh loopback port, or again on the same one after `stop` (a relay
+        that was down comes back where its clients expect it)."""
         if self._server is not None:
             raise RuntimeError(f"{self!r} is already started")
         self._server = await asyncio.get_running_loop().create_server(
             self._new_connection,
             self.host,
-            0,
+            self.port,
             ssl=self.tls_context if self.tls == "implicit" else None,
         )
         self.port = int(self._server.sockets[0].getsockname()[1])

@@ -11,7 +11,9 @@ from relaylane.store.credentials import SqlCredentials
 from relaylane.store.dkim_rotations import SqlRotations
 from relaylane.store.engine import create_engine, ensure_schema
 from relaylane.store.feedback import SqlFeedback
+from relaylane.store.health import SqlHealth
 from relaylane.store.intake import SqlIntake
+from relaylane.store.metrics import SqlMetrics
 from relaylane.store.pacing import SqlPacing
 from relaylane.store.queue import SqlQueue
 from relaylane.store.reads import Reads
@@ -31,6 +33,8 @@ class Store:
     feedback: SqlFeedback
     rotations: SqlRotations
     pacing: SqlPacing
+    metrics: SqlMetrics
+    health: SqlHealth
 
     def close(self) -> None:
         self.engine.dispose()
@@ -52,6 +56,8 @@ def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) 
         feedback=SqlFeedback(engine),
         rotations=SqlRotations(engine),
         pacing=SqlPacing(engine),
+        metrics=SqlMetrics(engine),
+        health=SqlHealth(engine),
     )
 
 

@@ -15,9 +15,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from relaylane.bounces.decide import REPORTABLE_STATES, Decision, DeliveryFacts
+from relaylane.events.emit import Reported, emit_feedback
+from relaylane.events.hooks import Hooks
+from relaylane.events.kinds import EventKind
 from relaylane.policy.suppression import Source, SuppressionPolicy
 from relaylane.policy.vocabulary import BounceClass, DeliveryState, Outcome, Stage
 from relaylane.store.address_outcomes import AddressOutcome, apply_address_outcomes
+from relaylane.store.metrics import count_feedback
 from relaylane.store.schema import attempts, deliveries, feedback, messages
 from relaylane.store.suppressions import NewSuppression, insert_entry, stop_waiting
 
@@ -30,6 +34,14 @@ _OUTCOME = {
     DeliveryState.FAILED: Outcome.FAILED,
     DeliveryState.DELIVERED: Outcome.SENT,
 }
+# The event a finding's state change reports, and the events a finding is in itself.
+_MOVE_EVENT = {
+    DeliveryState.DELIVERED: EventKind.DELIVERED,
+    DeliveryState.BOUNCED: EventKind.BOUNCED,
+    DeliveryState.FAILED: EventKind.FAILED,
+    DeliveryState.BLOCKED: EventKind.BLOCKED,
+}
+_FINDING_EVENT = {"complained": EventKind.COMPLAINED, "unsubscribed": EventKind.UNSUBSCRIBED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +101,25 @@ class SqlFeedback:
         return None
 
     def record(
-        self, items: Sequence[Recording], policy: SuppressionPolicy, now: float
+        self,
+        items: Sequence[Recording],
+        policy: SuppressionPolicy,
+        now: float,
+        *,
+        hooks: Hooks | None = None,
     ) -> list[FeedbackRow]:
         """Apply and store every finding in one transaction; returns the stored rows
-        (with the action actually taken)."""
+        (with the action actually taken). With `hooks`, their events (delivered, bounced,
+        failed, blocked, complained, unsubscribed) go to the outbox in that transaction."""
         stored: list[FeedbackRow] = []
+        reported: list[Reported] = []
         with self.engine.begin() as conn:
             for item in items:
-                stored.append(_record_one(conn, item, policy, now))
+                row, moved = _record_one(conn, item, policy, now, hooks)
+                stored.append(row)
+                reported += _reported(item, moved)
+            emit_feedback(conn, reported, hooks, now)
+            count_feedback(conn, stored, now)  # per relay, provider, lane and campaign
         return stored
 
     def pace_signals(self, after_id: int, limit: int = 1000) -> list[FeedbackRow]:
@@ -125,12 +148,20 @@ class SqlFeedback:
 
 
 def _record_one(
-    conn: sa.Connection, item: Recording, policy: SuppressionPolicy, now: float
-) -> FeedbackRow:
+    conn: sa.Connection,
+    item: Recording,
+    policy: SuppressionPolicy,
+    now: float,
+    hooks: Hooks | None = None,
+) -> tuple[FeedbackRow, bool]:
+    """The stored row, and whether the finding moved its delivery. With `hooks`, other
+    waiting deliveries its suppressions stop make `suppressed` events."""
     row, decision, facts = item.row, item.decision, item.facts
     action = row.action
+    moved = False
     if facts is not None and decision.new_state is not None:
-        if not _move(conn, facts, row, decision, now):
+        moved = _move(conn, facts, row, decision, now)
+        if not moved:
             action = "recorded"  # someone else moved it first, or it was never sent
         elif decision.address_class is not None:
             outcome = AddressOutcome(
@@ -156,11 +187,36 @@ def _record_one(
             )
             entry_id = insert_entry(conn, entry, now)
             if entry_id is not None:
-                stop_waiting(conn, entry, entry_id, now)
+                stop_waiting(conn, entry, entry_id, now, hooks)
     row = dataclasses.replace(row, action=action)
     values = {k: v for k, v in _values(row).items() if k != "id"}
     new_id = conn.execute(feedback.insert().values(**values)).inserted_primary_key
-    return dataclasses.replace(row, id=int(new_id[0]) if new_id else None)
+    return dataclasses.replace(row, id=int(new_id[0]) if new_id else None), moved
+
+
+def _reported(item: Recording, moved: bool) -> list[Reported]:
+    """The events a recorded finding makes: its delivery's state change, if it made
+    one, and a complaint or an unsubscribe in itself."""
+    if item.facts is None:
+        return []
+    state = item.decision.new_state
+    kinds = [_MOVE_EVENT[state]] if moved and state is not None else []
+    if item.row.event in _FINDING_EVENT:
+        kinds.append(_FINDING_EVENT[item.row.event])
+    row = item.row
+    return [
+        Reported(
+            item.facts.id,
+            kind,
+            row.source,
+            row.kind,
+            row.bounce_class,
+            row.code,
+            row.status,
+            row.diagnostic,
+        )
+        for kind in kinds
+    ]
 
 
 def _move(

@@ -16,6 +16,11 @@ import sqlalchemy as sa
 
 from relaylane.bounces.tokens import KeyRing
 from relaylane.dkim.rotation import Rotation
+from relaylane.events.emit import emit_for_results
+from relaylane.events.hooks import Hooks
+from relaylane.events.relay_state import state_changed_hook
+from relaylane.monitor.tally import BucketCount, campaign_of
+from relaylane.policy.health import Transition
 from relaylane.policy.suppression import SuppressionPolicy, address_key
 from relaylane.policy.vocabulary import (
     CLAIMABLE_STATES,
@@ -36,6 +41,8 @@ from relaylane.records import (
 from relaylane.store.address_outcomes import apply_address_outcomes, outcomes_of_results
 from relaylane.store.dkim_rotations import SqlRotations
 from relaylane.store.feedback import FeedbackRow, SqlFeedback
+from relaylane.store.health import SqlHealth, StoredPath, apply_in
+from relaylane.store.metrics import SqlMetrics
 from relaylane.store.pacing import PacingEvent, SentCount, SqlPacing, WarmupRow
 from relaylane.store.prepared import Prepared, sane_rowcount
 from relaylane.store.schema import attempts, deliveries, messages
@@ -56,6 +63,7 @@ CLAIM_COLUMNS = (
     D.relay,
     D.pinned,
     D.header_prefix,
+    D.avoid_relay,
 )
 UPDATE_RESULT = Prepared(
     deliveries.update()
@@ -74,6 +82,7 @@ UPDATE_RESULT = Prepared(
         bounce_class=sa.bindparam("b_class"),
         relay_queue_id=sa.func.coalesce(sa.bindparam("b_queue_id"), D.relay_queue_id),
         sent_at=sa.bindparam("b_sent_at"),
+        provider=sa.func.coalesce(sa.bindparam("b_provider"), D.provider),
         updated_at=sa.bindparam("b_now"),
         lease_owner=None,
         lease_expires=None,
@@ -158,6 +167,40 @@ class SqlQueue:
     def last_feedback_id(self) -> int:
         return SqlFeedback(self.engine).last_id()
 
+    def health_paths(self, updated_after: float | None) -> list[StoredPath]:
+        """Path health rows changed after `updated_after` (all rows for None)."""
+        return SqlHealth(self.engine).paths(updated_after)
+
+    def apply_health(
+        self,
+        transitions: Sequence[Transition],
+        now: float,
+        results: Sequence[DeliveryResult] = (),
+        worker: str = "",
+        policy: SuppressionPolicy = DEFAULT_POLICY,
+        *,
+        hooks: Hooks | None = None,
+    ) -> int:
+        """One commit: the results decided so far, then health transitions with their
+        events (and relay_state_changed in the outbox); held deliveries are retimed after
+        the results, so a hold decided before a release never outlives it. Returns how
+        many results were applied."""
+        with self.engine.begin() as conn:
+            applied = _record(conn, results, now, worker, policy, hooks)
+            apply_in(conn, transitions, now, state_changed_hook(hooks))
+        return applied
+
+    def complaint_counts(self, since: float) -> dict[tuple[str, str], tuple[int, int]]:
+        return SqlHealth(self.engine).complaint_counts(since)
+
+    def flush_metrics(self, rows: Sequence[BucketCount]) -> None:
+        """Add a worker's metric counts to the durable minute buckets."""
+        SqlMetrics(self.engine).add(rows)
+
+    def rollup_metrics(self, now: float) -> None:
+        """Minute buckets older than two days become hour buckets."""
+        SqlMetrics(self.engine).rollup(now)
+
     def dkim_rotations(self) -> list[Rotation]:
         """DKIM rotations, so a worker signs with a switched-to key without a restart."""
         return SqlRotations(self.engine).list()
@@ -191,12 +234,15 @@ class SqlQueue:
         now: float,
         worker: str,
         policy: SuppressionPolicy = DEFAULT_POLICY,
+        *,
+        hooks: Hooks | None = None,
     ) -> int:
-        """Apply results whose lease is still current, in one commit; returns how many."""
+        """Apply results whose lease is still current, in one commit; returns how many.
+        With `hooks`, the applied results' events go to the outbox in the same commit."""
         if not results:
             return 0
         with self.engine.begin() as conn:
-            return _record(conn, results, now, worker, policy)
+            return _record(conn, results, now, worker, policy, hooks)
 
     def step(
         self,
@@ -207,12 +253,17 @@ class SqlQueue:
         owner: str,
         lease: float,
         policy: SuppressionPolicy = DEFAULT_POLICY,
+        *,
+        hooks: Hooks | None = None,
     ) -> Step:
         """One commit for a worker's tick: record `results`, claim for each (lane, limit)
-        of `plan` in order, and load the bodies of claimed messages it does not hold."""
+        of `plan` in order, and load the bodies of claimed messages it does not hold.
+        With `hooks`, events (results, suppressed claims) go to the outbox in that commit."""
         with self.engine.begin() as conn:
-            applied = _record(conn, results, now, owner, policy)
-            claims = {lane: _claim(conn, lane, now, limit, owner, lease) for lane, limit in plan}
+            applied = _record(conn, results, now, owner, policy, hooks)
+            claims = {
+                lane: _claim(conn, lane, now, limit, owner, lease, hooks) for lane, limit in plan
+            }
             needed = {c.message_id for cs in claims.values() for c in cs} - known_bodies
             bodies = _bodies(conn, needed)
         return Step(applied=applied, claims=claims, bodies=bodies)
@@ -318,7 +369,13 @@ def enqueue_in(conn: sa.Connection, batch: Sequence[NewMessage]) -> list[list[in
 
 
 def _claim(
-    conn: sa.Connection, lane: str, now: float, limit: int, owner: str, lease: float
+    conn: sa.Connection,
+    lane: str,
+    now: float,
+    limit: int,
+    owner: str,
+    lease: float,
+    hooks: Hooks | None = None,
 ) -> list[Claimed]:
     if limit <= 0:
         return []
@@ -345,7 +402,7 @@ def _claim(
     )
     claimed = [Claimed(*row) for row in conn.execute(stmt)]
     claimed.sort(key=lambda c: c.id)
-    return stop_suppressed(conn, lane, claimed, now)  # same transaction: never sent
+    return stop_suppressed(conn, lane, claimed, now, hooks)  # same transaction: never sent
 
 
 def _bodies(conn: sa.Connection, message_ids: Iterable[int]) -> dict[int, StoredBody]:
@@ -354,9 +411,12 @@ def _bodies(conn: sa.Connection, message_ids: Iterable[int]) -> dict[int, Stored
         return {}
     m = messages.c
     stmt = sa.select(
-        m.id, m.mail_from, m.body, m.smtputf8, m.from_domain, m.not_before, m.send_window
+        m.id, m.mail_from, m.body, m.smtputf8, m.from_domain, m.not_before, m.send_window, m.meta
     ).where(m.id.in_(ids))
-    return {row[0]: StoredBody(*row[1:]) for row in conn.execute(stmt)}
+    return {
+        mid: StoredBody(sender, body, utf8, domain, not_before, window, campaign_of(meta))
+        for mid, sender, body, utf8, domain, not_before, window, meta in conn.execute(stmt)
+    }
 
 
 def _record(
@@ -365,6 +425,7 @@ def _record(
     now: float,
     worker: str,
     policy: SuppressionPolicy,
+    hooks: Hooks | None = None,
 ) -> int:
     """Apply the results whose lease token is still current; keep every attempt, marking
     those of fenced-off results as stale. Each claim and each reclaim bumps the token, so
@@ -382,9 +443,11 @@ def _record(
     if rows:
         INSERT_ATTEMPT.executemany(conn, rows)
     # Rare: only when an address-level class came back, one more query, same transaction.
-    outcomes = outcomes_of_results(conn, [r for r in results if r.id not in stale])
+    fresh = [r for r in results if r.id not in stale]
+    outcomes = outcomes_of_results(conn, fresh)
     if outcomes:
         apply_address_outcomes(conn, outcomes, policy, now)
+    emit_for_results(conn, fresh, hooks, now)  # no query at all without endpoints
     return applied
 
 
@@ -458,6 +521,7 @@ def _result_params(r: DeliveryResult, now: float) -> dict[str, object]:
         "b_class": last.bounce_class.value if last else None,
         "b_queue_id": r.relay_queue_id,
         "b_sent_at": r.sent_at,
+        "b_provider": r.provider,
         "b_now": now,
     }
 
