@@ -781,6 +781,8 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._flush_pacing_now()
+            await self._store_health()
+            await self._flush_metrics(self.clock.now())
             await self.groups.aclose()
             self._db_thread.shutdown(wait=True)
 

@@ -378,7 +378,7 @@ def _mail_refusal(r: _Reply) -> Verdict | None:
             return _relay_fault(BounceClass.RATE_LIMITED, "relay throttling", r)
         return _relay_fault(BounceClass.RELAY_UNAVAILABLE, "relay cannot take mail now", r)
     # Decided differently from "5xx at MAIL is RELAY_CONFIG": the SIZE= and SMTPUTF8 parameters
-    # are refused here for this message only; failing over (and opening the breaker) for them
+    # are refused here for this message only; failing over (and counting towards a pause) for them
     # would punish a healthy relay.
     if _is_too_large(r):
         return _verdict(Outcome.FAILED, BounceClass.MESSAGE_TOO_LARGE, "message too large", r)

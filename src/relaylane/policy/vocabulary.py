@@ -68,7 +68,7 @@ class Outcome(StrEnum):
     BLOCKED = "blocked"  # relay-level reputation or policy refusal: hold, retry on the same relay
     BOUNCED = "bounced"  # permanent, about the address
     FAILED = "failed"  # permanent, not about the address (too large, protocol, ...)
-    RELAY_FAULT = "relay_fault"  # infrastructure fault: open its breaker, fail over in the lane
+    RELAY_FAULT = "relay_fault"  # infrastructure fault: fail over in the lane (5 in a row pause it)
     SUPPRESSED = "suppressed"  # not sent: the address is suppressed (a local decision)
 
 
