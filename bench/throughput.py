@@ -10,6 +10,11 @@ Postfix: a private instance relaying to smtp-sink, fed by smtp-source with the s
 volume and size, timed until its queue is empty (bench/postfix_peer.py).
 
     python bench/throughput.py [--messages 20000] [--size 4096] [--relays 4] [--json]
+
+Durable metrics are on, as in production; --no-metrics measures without them.
+--events adds an outgoing webhook endpoint (a loopback HTTP server in its own process
+answering 204): every result also writes its event to the outbox in the same commit, and
+the dispatcher POSTs them while the worker runs, as `relaylane worker` does.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -36,13 +44,49 @@ from relaylane.delivery.compose import compose
 from relaylane.delivery.submit import build_message
 from relaylane.delivery.worker import Worker
 from relaylane.dkim import generate_key, write_private_key
+from relaylane.events.runner import run_dispatcher
 from relaylane.records import NewMessage
 from relaylane.store import open_store
+from relaylane.store.schema import event_outbox
 
 BATCH = 1000
 
 
-def bench_config(workdir: Path, ports: list[int], connections: int, dkim: bool = True) -> Config:
+class NoMetricsWorker(Worker):
+    """The worker without its durable metrics: what they cost, measured."""
+
+    def _count(self, *args: Any) -> None:
+        return None
+
+    async def _flush_metrics(self, now: float) -> None:
+        return None
+
+
+class _Hook(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+def webhook_sink(port: int) -> None:
+    """A webhook receiver in its own process: reads each POST, answers 204."""
+    ThreadingHTTPServer(("127.0.0.1", port), _Hook).serve_forever()
+
+
+def bench_config(
+    workdir: Path,
+    ports: list[int],
+    connections: int,
+    dkim: bool = True,
+    webhook: int | None = None,
+) -> Config:
     relays = [
         {
             "name": f"sink{i}",
@@ -70,6 +114,9 @@ def bench_config(workdir: Path, ports: list[int], connections: int, dkim: bool =
         # group, so its per relay × provider rate is lifted to measure the pipeline.
         "provider": {"default": {"rate": "100000/s"}},
     }
+    if webhook is not None:
+        data["events"] = {"webhook": [{"name": "bench", "url": f"http://127.0.0.1:{webhook}/h",
+                                       "secret": "bench-secret-0123456789"}]}  # fmt: skip
     if dkim:  # as in production: gated lane, every message signed with RSA-2048
         key = workdir / "news-rsa.pem"
         write_private_key(key, generate_key("rsa"))
@@ -108,7 +155,9 @@ def producer(config: Config, messages: int, size: int, ready: Any, go: Any, done
     store.close()
 
 
-async def run_relaylane(config: Config, messages: int, size: int) -> dict[str, float]:
+async def run_relaylane(
+    config: Config, messages: int, size: int, metrics: bool = True
+) -> dict[str, float]:
     """Time from the first enqueue to the last recorded result, with the producer
     queueing while the worker delivers (as Postfix's intake and delivery overlap)."""
     open_store(config.store.url).close()  # create the schema before the race starts
@@ -128,9 +177,13 @@ async def run_relaylane(config: Config, messages: int, size: int) -> dict[str, f
         started = time.perf_counter()
         go.set()
         watcher = asyncio.create_task(watch())
-        worker = Worker(config, store.queue, idle_quit=2.0)
+        worker = (Worker if metrics else NoMetricsWorker)(config, store.queue, idle_quit=2.0)
+        stop_events = asyncio.Event()
+        events = asyncio.create_task(run_dispatcher(config, store, stop_events))
         stats = await worker.run(until_idle=True, intake_done=intake_done)
         finished = time.perf_counter()
+        stop_events.set()
+        await events
         await watcher
         counts = store.reads.status(time.time()).by_state
     finally:
@@ -154,6 +207,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=4, help="per relay")
     parser.add_argument("--skip-postfix", action="store_true")
     parser.add_argument("--no-dkim", action="store_true", help="send unsigned (ungated lane)")
+    parser.add_argument("--no-metrics", action="store_true", help="without durable metrics")
+    parser.add_argument("--events", action="store_true", help="with a webhook endpoint")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -163,9 +218,26 @@ def main() -> int:
             sink = start_sink(port)
             stack.callback(sink.wait)
             stack.callback(sink.terminate)
-        config = bench_config(Path(tmp), ports, args.connections, dkim=not args.no_dkim)
+        webhook = None
+        if args.events:
+            webhook = free_port()
+            hook = mp.get_context("spawn").Process(target=webhook_sink, args=(webhook,))
+            hook.start()
+            stack.callback(hook.join)
+            stack.callback(hook.terminate)
+        config = bench_config(Path(tmp), ports, args.connections, not args.no_dkim, webhook)
         body = len(make_batches(config, 1, args.size, time.time())[0][0].body)
-        ours = runtime.run(run_relaylane(config, args.messages, args.size))
+        ours = runtime.run(
+            run_relaylane(config, args.messages, args.size, metrics=not args.no_metrics)
+        )
+        if args.events:
+            with open_store(config.store.url).engine.connect() as conn:
+                ours["events_written"] = conn.execute(
+                    sa.select(sa.func.count()).select_from(event_outbox)
+                ).scalar_one()
+                ours["events_sent"] = conn.execute(
+                    sa.select(sa.func.count()).where(event_outbox.c.delivered_at.is_not(None))
+                ).scalar_one()
     ours["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ours["body_bytes"] = body
     result: dict[str, object] = {"relaylane": ours}
@@ -188,7 +260,13 @@ def main() -> int:
             f"(all queued after {ours['enqueue_seconds']:.2f}s): "
             f"{ours['msgs_per_sec']:.0f} msg/s end to end, peak RSS {ours['peak_rss_mb']:.0f} MB"
             f"{'' if args.no_dkim else ', each DKIM-signed (RSA-2048)'}"
+            f"{'' if args.no_metrics else ', durable metrics on'}"
         )
+        if args.events:
+            print(
+                f"events: {ours['events_written']:.0f} written to the outbox in the results' "
+                f"commits, {ours['events_sent']:.0f} POSTed to the webhook by the end"
+            )
         if "postfix" in result:
             p = result["postfix"]
             assert isinstance(p, dict)

@@ -38,6 +38,7 @@ class Gate:
 
 
 SEND = Gate(GateAction.SEND)
+NEVER_CHANGED = ph.healthy(0.0)  # a path with no transition yet
 
 
 class HealthBoard:
@@ -54,7 +55,7 @@ class HealthBoard:
 
     # -- reads ------------------------------------------------------------------------
     def path(self, relay: str, provider: str = RELAY_WIDE) -> PathHealth:
-        return self._paths.get((relay, provider)) or ph.healthy(0.0)
+        return self._paths.get((relay, provider)) or NEVER_CHANGED
 
     def paths(self) -> dict[Key, PathHealth]:
         return dict(self._paths)
@@ -143,6 +144,8 @@ class HealthBoard:
             return self._move(key, h, after, {"canary": signal.value, "reply": reply[:300]}, now)
         counts = self._counts_of(key)
         counts.add(signal, now, reply)
+        if signal is ph.Signal.OK and h.state is HealthState.HEALTHY:
+            return None  # a healthy path is judged when a refusal or fault arrives
         judged = ph.after_observation(h, counts, self.rules, now, key[1])
         if judged is None:
             return None

@@ -45,7 +45,9 @@ class WorkerStats:
         return dict(out)
 
     def attempt(self, relay: str, outcome: Outcome, duration: float, failover: bool) -> None:
-        tally = self.relays.setdefault(relay, RelayTally())
+        tally = self.relays.get(relay)
+        if tally is None:  # built once: a histogram is not free to set up
+            tally = self.relays[relay] = RelayTally()
         tally.outcomes[outcome.value] += 1
         if outcome is not Outcome.RELAY_FAULT:
             tally.durations.observe(duration)
@@ -53,7 +55,9 @@ class WorkerStats:
             tally.failovers += 1
 
     def finished(self, lane: str, result: DeliveryResult, created_at: float) -> None:
-        tally = self.lanes.setdefault(lane, LaneTally())
+        tally = self.lanes.get(lane)
+        if tally is None:
+            tally = self.lanes[lane] = LaneTally()
         tally.states[result.state.value] += 1
         if result.sent_at is not None:
             tally.latencies.observe(max(0.0, result.sent_at - created_at))

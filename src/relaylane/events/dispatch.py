@@ -1,9 +1,12 @@
 """The dispatcher: POST due outbox events to their endpoints, signed, at least once.
 
 Each turn is one commit: record the outcomes of finished POSTs, then claim due events
-per endpoint, up to its free slots (`concurrency` POSTs in flight per endpoint, so a
-slow endpoint never delays another). A 2xx answer delivers an event; anything else (an
-error status, a refused or dropped connection, a timeout) schedules a retry with
+per endpoint, up to `PREFETCH` x `concurrency` claimed and not yet recorded; at most
+`concurrency` POSTs are in flight per endpoint (so a slow endpoint never delays
+another), the others wait in memory under their lease. Turns come every
+`FLUSH_INTERVAL` while busy (group commit: one fsync for many events), at once when a
+batch of outcomes is ready or an endpoint runs dry. A 2xx answer delivers an event;
+anything else (an error status, a refused or dropped connection, a timeout) schedules a retry with
 exponential backoff and records why, until `give_up_after`, when the event is kept as
 given up (`relaylane events retry` sends it again).
 
@@ -14,6 +17,7 @@ One that dies leaves its claims leased; they are due again when the lease ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -42,6 +46,8 @@ DEFAULT_IDLE_POLL = 1.0  # seconds between looks for new events when idle
 LEASE_MARGIN = 60.0  # seconds a claim outlives its endpoint's timeout
 ERROR_LIMIT = 500  # characters of an error kept in last_error
 ANSWER_LIMIT = 200  # bytes of a failed answer's body kept in the error
+PREFETCH = 8  # claimed per endpoint: this many times its concurrency
+FLUSH_INTERVAL = 0.05  # seconds between commits while POSTs are under way
 
 
 @dataclass
@@ -77,6 +83,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._outcomes: list[PostOutcome] = []
         self._inflight = {hook.name: 0 for hook in hooks}
+        self._waiting: dict[str, list[ClaimedEvent]] = {hook.name: [] for hook in hooks}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def request_stop(self) -> None:
@@ -105,10 +112,22 @@ class Dispatcher:
             stopping = self._stop.is_set()
             claimed = await self._step(claim=not stopping)
             for event in claimed or ():
-                self._start(client, event)
+                self._waiting[event.endpoint].append(event)
+            if not stopping:
+                self._start_ready(client)
             if not self._tasks and (stopping or (until_idle and claimed == [])):
+                await self._release_waiting()
                 return
             await self._wait()
+
+    async def _release_waiting(self) -> None:
+        """Claimed events never POSTed go back to the outbox, due now."""
+        ids = [event.id for waiting in self._waiting.values() for event in waiting]
+        for waiting in self._waiting.values():
+            waiting.clear()
+        if ids:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):  # else their leases expire
+                await asyncio.to_thread(self.outbox.release, ids, self.clock.now(), self.owner)
 
     async def _step(self, *, claim: bool) -> list[ClaimedEvent] | None:
         """Record finished POSTs and claim more; None when the store failed (retried)."""
@@ -124,23 +143,34 @@ class Dispatcher:
             return None
 
     def _plan(self) -> list[ClaimPlan]:
-        return [
-            ClaimPlan(hook.name, free, hook.timeout + LEASE_MARGIN)
-            for hook in self.hooks
-            if (free := self.concurrency - self._inflight[hook.name]) > 0
-        ]
+        """Claim for each endpoint what fits under its prefetch; the lease covers the
+        rounds of POSTs the claimed events may wait for, each up to the timeout."""
+        plans = []
+        for hook in self.hooks:
+            held = self._inflight[hook.name] + len(self._waiting[hook.name])
+            room = PREFETCH * self.concurrency - held
+            if room >= self.concurrency or (held == 0 and room > 0):
+                rounds = 1 + (held + room) // self.concurrency
+                plans.append(ClaimPlan(hook.name, room, rounds * hook.timeout + LEASE_MARGIN))
+        return plans
 
     async def _wait(self) -> None:
+        busy = bool(self._tasks) and len(self._outcomes) < PREFETCH * self.concurrency
         try:
-            async with asyncio.timeout(self.idle_poll):
+            async with asyncio.timeout(FLUSH_INTERVAL if busy else self.idle_poll):
                 await self._wake.wait()
         except TimeoutError:
             pass
         self._wake.clear()
 
-    def _start(self, client: httpx.AsyncClient, event: ClaimedEvent) -> None:
-        hook = self.hooks.get(event.endpoint)
-        assert hook is not None  # claims are made per configured endpoint
+    def _start_ready(self, client: httpx.AsyncClient) -> None:
+        """Start waiting POSTs while their endpoint has a free slot."""
+        for hook in self.hooks:
+            waiting = self._waiting[hook.name]
+            while waiting and self._inflight[hook.name] < self.concurrency:
+                self._start(client, hook, waiting.pop(0))
+
+    def _start(self, client: httpx.AsyncClient, hook: Hook, event: ClaimedEvent) -> None:
         self._inflight[hook.name] += 1
         task = asyncio.create_task(self._send(client, hook, event), name=f"event:{event.id}")
         self._tasks.add(task)
@@ -153,7 +183,11 @@ class Dispatcher:
             self._count(outcome)
         finally:
             self._inflight[hook.name] -= 1
-            self._wake.set()
+            waiting = self._waiting[hook.name]
+            if waiting and not self._stop.is_set():
+                self._start(client, hook, waiting.pop(0))
+            elif not self._inflight[hook.name] or len(self._outcomes) >= self.concurrency:
+                self._wake.set()  # an endpoint ran dry, or a batch is ready to record
 
     async def _post(
         self, client: httpx.AsyncClient, hook: Hook, event: ClaimedEvent

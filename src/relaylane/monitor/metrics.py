@@ -8,6 +8,7 @@ name belongs to the vocabulary; the store refuses any other.
 
 from __future__ import annotations
 
+import functools
 import math
 from enum import StrEnum
 
@@ -142,6 +143,7 @@ def _class_metric(bounce_class: BounceClass) -> Metric | None:
     return None
 
 
+@functools.cache  # a small closed domain, asked once per attempt on the hot path
 def metrics_of_attempt(
     stage: Stage, outcome: Outcome, bounce_class: BounceClass
 ) -> tuple[str, ...]:

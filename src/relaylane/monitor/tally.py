@@ -94,8 +94,11 @@ class MetricTally:
     ) -> None:
         """Count one attempt's metrics (`metrics_of_attempt` of its stage, outcome and
         bounce class)."""
+        start = minute_start(at)
+        counts = self._counts
         for metric in metrics_of_attempt(stage, outcome, bounce_class):
-            self.count(at, relay, provider, lane, campaign, metric)
+            key = (start, relay, provider, lane, campaign, metric)
+            counts[key] = counts.get(key, 0) + 1
 
     def latency(
         self, at: float, relay: str, provider: str, lane: str, campaign: str, seconds: float

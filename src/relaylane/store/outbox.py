@@ -105,6 +105,19 @@ class SqlOutbox:
                 RECORD_OUTCOME.executemany(conn, [_outcome_params(o, owner) for o in outcomes])
             return [event for p in plan for event in _claim(conn, p, now, owner)]
 
+    def release(self, ids: Sequence[int], now: float, owner: str) -> int:
+        """Give back claimed events never POSTed (a stopping dispatcher): due now, no
+        attempt counted."""
+        if not ids:
+            return 0
+        stmt = (
+            event_outbox.update()
+            .where(E.id.in_(list(ids)), E.lease_owner == owner, E.delivered_at.is_(None))
+            .values(due_at=now, lease_owner=None, lease_expires=None)
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount)
+
     def list(self, *, pending: bool = False, limit: int = 100) -> list[OutboxEntry]:
         """Newest first; with `pending`, only events not yet delivered nor given up."""
         columns = [c for c in event_outbox.columns if c.name not in ("payload", "lease_expires")]
