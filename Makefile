@@ -39,6 +39,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/dkim_signing.py
 	$(BIN)/python bench/pacing.py
+	$(BIN)/python bench/health.py
+	$(BIN)/python bench/events.py
+	bench/throughput --skip-postfix --events
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -435,7 +435,8 @@ class Worker:
         try:
             session = self.sessions(cfg)
         except Exception as exc:  # e.g. an unreadable CA file: the relay cannot be used
-            log.exception("relay %s: cannot set up a connection", cfg.name)
+            log.exception("relay %s: cannot set up a connection", cfg.name,
+                          extra={"relay": cfg.name})  # fmt: skip
             reason = f"cannot set up a connection: {exc}"
             self._on_transition(self.board.health.pause_relay(cfg.name, reason, self.clock.now()),
                                 self.clock.now())  # fmt: skip
@@ -468,7 +469,11 @@ class Worker:
                         sender, job.claim.recipient, payload, job.body.smtputf8
                     )
                 except Exception as exc:  # a bug must never lose or strand the delivery
-                    log.exception("unexpected error sending delivery %s", job.claim.id)
+                    log.exception(
+                        "unexpected error sending delivery %s", job.claim.id,
+                        extra={"delivery_id": job.claim.id, "lane": job.lane.name,
+                               "relay": cfg.name, "provider": job.group},
+                    )  # fmt: skip
                     self._shunt(job, f"internal error while sending: {exc!r}")
                     await session.close(polite=False)
                     continue
@@ -618,6 +623,8 @@ class Worker:
             log.warning(
                 "relay %s, provider %s: %s to %.3g msg/s (%s)",
                 relay, job.group, change.action.value, change.rate, change.cause[:120],
+                extra={"delivery_id": job.claim.id, "lane": job.lane.name, "relay": relay,
+                       "provider": job.group},
             )  # fmt: skip
         fault = verdict.outcome is Outcome.RELAY_FAULT
         attempt = AttemptRecord(

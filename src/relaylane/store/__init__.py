@@ -1,64 +1,23 @@
-"""Storage: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL."""
+"""Storage: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL.
+
+`Store` and `open_store` live in `relaylane.store.opening`; they are loaded on first use
+here, so that importing one store module (the schema, say, from the events emitter that
+the queue itself uses) does not import every other one first.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from relaylane.store.credentials import SqlCredentials
-from relaylane.store.dkim_rotations import SqlRotations
-from relaylane.store.engine import create_engine, ensure_schema
-from relaylane.store.feedback import SqlFeedback
-from relaylane.store.health import SqlHealth
-from relaylane.store.intake import SqlIntake
-from relaylane.store.metrics import SqlMetrics
-from relaylane.store.pacing import SqlPacing
-from relaylane.store.queue import SqlQueue
-from relaylane.store.reads import Reads
-from relaylane.store.suppressions import SqlSuppressions
-from relaylane.store.token_keys import SqlTokenKeys
-
-
-@dataclass
-class Store:
-    engine: sa.Engine
-    queue: SqlQueue
-    reads: Reads
-    intake: SqlIntake
-    credentials: SqlCredentials
-    suppressions: SqlSuppressions
-    token_keys: SqlTokenKeys
-    feedback: SqlFeedback
-    rotations: SqlRotations
-    pacing: SqlPacing
-    metrics: SqlMetrics
-    health: SqlHealth
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-
-def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) -> Store:
-    """Open the store at `url`; SQLite is migrated on open, PostgreSQL must be current."""
-    engine = create_engine(url, base_dir)
-    if migrate:
-        ensure_schema(engine)
-    return Store(
-        engine=engine,
-        queue=SqlQueue(engine),
-        reads=Reads(engine),
-        intake=SqlIntake(engine),
-        credentials=SqlCredentials(engine),
-        suppressions=SqlSuppressions(engine),
-        token_keys=SqlTokenKeys(engine),
-        feedback=SqlFeedback(engine),
-        rotations=SqlRotations(engine),
-        pacing=SqlPacing(engine),
-        metrics=SqlMetrics(engine),
-        health=SqlHealth(engine),
-    )
-
+if TYPE_CHECKING:
+    from relaylane.store.opening import Store, open_store
 
 __all__ = ["Store", "open_store"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from relaylane.store import opening
+
+        return getattr(opening, name)
+    raise AttributeError(f"module 'relaylane.store' has no attribute {name!r}")

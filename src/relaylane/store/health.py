@@ -215,7 +215,7 @@ def _upsert(conn: sa.Connection, relay: str, provider: str, h: PathHealth, now: 
 def _insert_event(conn: sa.Connection, t: Transition, now: float) -> None:
     conn.execute(
         health_events.insert().values(
-            at=now,
+            at=t.after.since if t.after.since > 0 else now,  # when it happened
             relay=t.relay,
             provider=t.provider,
             from_state=t.before.state.value,
