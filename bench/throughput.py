@@ -56,10 +56,7 @@ class NoMetricsWorker(Worker):
     """The worker without its durable metrics: what they cost, measured."""
 
     def _count(self, *args: Any) -> None:
-        return None
-
-    async def _flush_metrics(self, now: float) -> None:
-        return None
+        return None  # nothing counted, so nothing to store
 
 
 class _Hook(BaseHTTPRequestHandler):

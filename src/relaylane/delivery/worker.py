@@ -39,10 +39,9 @@ from relaylane.delivery.pacer import Pacer
 from relaylane.delivery.providers import DnsMxResolver, ProviderMap, ProviderResolver
 from relaylane.delivery.session import RelaySession, SendReport, SmtpSession
 from relaylane.delivery.stats import WorkerStats
-from relaylane.monitor.tally import MetricTally
+from relaylane.delivery.upkeep import Upkeep
 from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier, Verdict
 from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay, waiting
-from relaylane.policy.health import HealthState, Transition
 from relaylane.policy.pacing.windows import earliest_start, parse_window
 from relaylane.policy.retry import RetrySchedule
 from relaylane.policy.vocabulary import (
@@ -60,10 +59,6 @@ __all__ = ["Job", "QueueStore", "SessionFactory", "Worker", "new_owner"]
 BODY_CACHE_SIZE = 2048
 KEY_RING_REFRESH = 300.0  # seconds between re-reads of the token keys
 PACE_PARK = 60.0  # a delivery waiting this long or less for a limit stays in memory
-PACING_FLUSH = 1.0  # seconds between pacing ticks (recovery, counts to the store)
-COMPLAINTS_EVERY = 60.0  # seconds between looks at complaint rates
-RESUME_FACTOR = 0.25  # a path back from a pause starts at this share of its rate (AIMD)
-ROLLUP_EVERY = 600.0  # seconds between metric rollups (minute buckets -> hours)
 
 
 def new_owner() -> str:
@@ -96,14 +91,9 @@ class Worker:
         self.pacer = Pacer(config, providers, config.pacing.timezone)
         self.groups = ProviderResolver(ProviderMap(providers), DnsMxResolver(), clock=clock)
         self._parked: dict[int, tuple[asyncio.TimerHandle, Job, str]] = {}
-        self._signals_after = 0
         self._slots: dict[tuple[str, str], float] = {}
         self._signers: dict[str, str | None] = {}  # From domain -> aligned signing domain
         self._windows = {lane.name: config.windows_of(lane) for lane in config.lane}
-        self._paced_at = 0.0
-        self._complaints_at = 0.0
-        self._rolled_at = 0.0
-        self.metrics = MetricTally()
         self._hooks = config.events.hooks()
         self.queue = queue
         self.clock: Clock = clock or SystemClock()
@@ -111,6 +101,12 @@ class Worker:
         self.owner = owner or new_owner()
         self.stats = stats or WorkerStats()
         self.board = RelayBoard(config)
+        self.upkeep = Upkeep(
+            queue, self._db, self.clock, self.pacer, self.board.health, self.groups,
+            owner=self.owner, suppression=self._suppression, hooks=self._hooks,
+            stats=self.stats,
+        )  # fmt: skip
+        self.metrics = self.upkeep.metrics
         self.idle_quit = idle_quit
         self.flush_interval = flush_interval
         self.flush_size = flush_size
@@ -172,11 +168,7 @@ class Worker:
         self._queues = {r.name: asyncio.PriorityQueue() for r in self.config.relay}
         await self._db(self.queue.reclaim_expired, self.clock.now())
         await self._load_ring()
-        now = self.clock.now()
-        counts, warmups = await self._db(self.queue.pacing_state, now - 2 * 86400)
-        self.pacer.restore(counts, now, warmups)
-        self._signals_after = await self._db(self.queue.last_feedback_id)
-        self.board.health.adopt(await self._db(self.queue.health_paths, None))
+        await self.upkeep.start()
         helpers = [asyncio.create_task(self._lease_keeper(), name="lease-keeper")]
         if self.report_every:
             helpers.append(asyncio.create_task(self._reporter(self.report_every), name="report"))
@@ -222,7 +214,7 @@ class Worker:
                 self._trim_bodies()  # only now: this tick's claims may use any body held
                 if any(step.claims.values()):
                     continue
-            await self._pace_tick()
+            await self.upkeep.tick(self)
             if self._stopping:
                 return
             # jobs parked on a limit wait on their own timers: they do not make us busy,
@@ -242,116 +234,6 @@ class Worker:
         domains run concurrently, bounded by a short timeout)."""
         domains = {c.recipient.rpartition("@")[2] for cs in claims.values() for c in cs}
         return await self.groups.resolve_many(domains) if domains else {}
-
-    async def _pace_tick(self) -> None:
-        """Recovery steps of slowed pairs, and the sent counts and changes to the store,
-        about once a second."""
-        now = self.clock.now()
-        if self.board.health.pending:  # a transition reaches other workers at once
-            await self._store_health()
-        if now - self._paced_at < PACING_FLUSH:
-            return
-        self._paced_at = now
-        await self._read_signals(now)
-        await self._health_tick(now)
-        await self._flush_metrics(now)
-        self.pacer.tick(now)
-        counts, events, warmups = self.pacer.drain()
-        if counts or events or warmups:
-            try:
-                await self._db(self.queue.flush_pacing, counts, events, warmups)
-            except sa.exc.DBAPIError as exc:
-                log.warning("could not store pacing counts (%s)", exc.__class__.__name__)
-
-    async def _health_tick(self, now: float) -> None:
-        """Start probes whose cool-down is over, judge complaint rates now and then, adopt
-        what other workers and operators changed, and store this worker's transitions."""
-        health = self.board.health
-        for t in health.tick(now):
-            self._on_transition(t, now)
-        try:
-            if now - self._complaints_at >= COMPLAINTS_EVERY:
-                self._complaints_at = now
-                since = now - health.rules.complaint_window
-                counts = await self._db(self.queue.complaint_counts, since)
-                for t in health.on_complaints(counts, now):
-                    self._on_transition(t, now)
-            stored = await self._db(self.queue.health_paths, health.seen_until)
-            for relay, _ in health.adopt(stored):
-                if not health.relay_usable(relay):
-                    self._drain(relay)
-        except sa.exc.DBAPIError as exc:
-            log.warning("could not read relay health (%s)", exc.__class__.__name__)
-        await self._store_health()
-
-    async def _store_health(self) -> None:
-        """Store transitions in one commit with the results decided before them, so a
-        delivery held while a path probed is never re-held after the path's release."""
-        transitions = self.board.health.drain()
-        if not transitions:
-            return
-        results, self._pending = self._pending, []
-        at = self.clock.now()
-        store = functools.partial(self.queue.apply_health, hooks=self._hooks)
-        try:
-            applied = await self._db(store, transitions, at, results, self.owner,
-                                     self._suppression)  # fmt: skip
-        except sa.exc.DBAPIError as exc:  # kept in memory; stored with the next change
-            log.warning("could not store relay health (%s)", exc.__class__.__name__)
-            self.board.health.requeue(transitions)
-            self._pending[:0] = results
-            return
-        self.board.health.stored(transitions, at)
-        self.stats.recorded += applied
-        self.stats.stale += len(results) - applied
-
-    async def _flush_metrics(self, now: float) -> None:
-        """This worker's metric counts to the durable buckets (about once a second), and
-        now and then the rollup of old minute buckets into hours."""
-        rows = self.metrics.drain()
-        try:
-            if rows:
-                await self._db(self.queue.flush_metrics, rows)
-            if now - self._rolled_at >= ROLLUP_EVERY:
-                self._rolled_at = now
-                await self._db(self.queue.rollup_metrics, now)
-        except sa.exc.DBAPIError as exc:
-            log.warning("could not store metrics (%s)", exc.__class__.__name__)
-            self.metrics.restore(rows)
-
-    def _on_transition(self, t: Transition, now: float) -> None:
-        """Log a health transition and act on it here: an infrastructure pause moves what
-        waits for the relay to the lane's other relays; a degraded path slows down; a path
-        back from a pause resumes gradually."""
-        level = logging.INFO if t.after.state is HealthState.HEALTHY else logging.WARNING
-        log.log(level, "relay %s%s: %s -> %s: %s", t.relay,
-                f", provider {t.provider}" if t.provider else "", t.before.state.value,
-                t.after.state.value, t.after.reason[:300],
-                extra={"relay": t.relay, "provider": t.provider})  # fmt: skip
-        if t.after.avoided:
-            self._drain(t.relay)
-        slow = t.after.state is HealthState.DEGRADED or (
-            t.after.state is HealthState.HEALTHY and t.before.state is HealthState.PROBING
-        )
-        if slow and t.provider:
-            self.pacer.throttle(t.relay, t.provider, RESUME_FACTOR, now, t.after.reason)
-
-    async def _read_signals(self, now: float) -> None:
-        """Deferrals and blocks reported later (DSN `delayed`, ESP events) slow the relay x
-        provider pair they concern, like the same reply at SMTP time."""
-        try:
-            rows = await self._db(self.queue.pace_signals, self._signals_after)
-        except sa.exc.DBAPIError:
-            return
-        if rows:
-            self._signals_after = max(self._signals_after, *(row.id or 0 for row in rows))
-            self.pacer.on_feedback(rows, self.groups.cached, now)
-
-    async def _flush_pacing_now(self) -> None:
-        counts, events, warmups = self.pacer.drain()
-        if counts or events or warmups:
-            with contextlib.suppress(sa.exc.DBAPIError):
-                await self._db(self.queue.flush_pacing, counts, events, warmups)
 
     async def _store_trouble(self, exc: Exception) -> None:
         """The store failed (locked too long, connection lost, failover in progress):
@@ -438,10 +320,11 @@ class Worker:
             log.exception("relay %s: cannot set up a connection", cfg.name,
                           extra={"relay": cfg.name})  # fmt: skip
             reason = f"cannot set up a connection: {exc}"
-            self._on_transition(self.board.health.pause_relay(cfg.name, reason, self.clock.now()),
-                                self.clock.now())  # fmt: skip
+            now = self.clock.now()
+            paused = self.board.health.pause_relay(cfg.name, reason, now)
+            self.upkeep.on_transition(self, paused, now)
             self._forget(cfg.name)
-            self._drain(cfg.name)
+            self.drain(cfg.name)
             return
         try:
             while True:
@@ -643,7 +526,7 @@ class Worker:
             attempt.reply, now,
         )  # fmt: skip
         for t in health:
-            self._on_transition(t, now)
+            self.upkeep.on_transition(self, t, now)
         if not fault:
             self.stats.attempt(relay, verdict.outcome, report.duration, False)
             result = after_answer(
@@ -701,7 +584,7 @@ class Worker:
         policy = self._policies[job.lane.name]
         self._finish(job, no_relay(job.claim, now, now + 60.0, policy, tuple(job.attempts), reason))
 
-    def _drain(self, relay: str) -> None:
+    def drain(self, relay: str) -> None:
         """The relay is paused for an infrastructure cause: route everything still waiting
         for it elsewhere in the lane."""
         queue = self._queues[relay]
@@ -710,6 +593,14 @@ class Worker:
             _, _, job = queue.get_nowait()
             if job is not None:
                 self._route(job, now)
+
+    def take_results(self) -> list[DeliveryResult]:
+        """The results not stored yet (upkeep stores them with health transitions)."""
+        results, self._pending = self._pending, []
+        return results
+
+    def give_back(self, results: list[DeliveryResult]) -> None:
+        self._pending[:0] = results
 
     def _finish(self, job: Job, result: DeliveryResult) -> None:
         self._pending.append(replace(result, provider=job.group))
@@ -787,9 +678,7 @@ class Worker:
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
-            await self._flush_pacing_now()
-            await self._store_health()
-            await self._flush_metrics(self.clock.now())
+            await self.upkeep.stop(self)
             await self.groups.aclose()
             self._db_thread.shutdown(wait=True)
 
