@@ -73,6 +73,7 @@ class Upkeep:
         self._complaints_at = 0.0
         self._rolled_at = 0.0
         self._signals_after = 0
+        self._released: set[tuple[str, str]] = set()  # adopted releases to apply
 
     async def start(self) -> None:
         """Restore caps and warm-up, skip signals already acted on, adopt stored health."""
@@ -114,28 +115,33 @@ class Upkeep:
                 for t in self.health.on_complaints(counts, now):
                     self.on_transition(worker, t, now)
             stored = await self._db(self.queue.health_paths, self.health.seen_until)
-            for relay, _ in self.health.adopt(stored):
-                if not self.health.relay_usable(relay):
-                    worker.drain(relay)
+            for key in self.health.adopt(stored):
+                if not self.health.relay_usable(key[0]):
+                    worker.drain(key[0])
+                if not self.health.path(*key).holds:
+                    self._released.add(key)
         except sa.exc.DBAPIError as exc:
             log.warning("could not read relay health (%s)", exc.__class__.__name__)
         await self.store_health(worker)
 
     async def store_health(self, worker: Results) -> None:
         """Store transitions in one commit with the results decided before them, so a
-        delivery held while a path probed is never re-held after the path's release."""
+        delivery held while a path probed is never re-held after the path's release; in
+        the same commit, release what this worker held on paths that others released."""
         transitions = self.health.drain()
-        if not transitions:
+        released, self._released = sorted(self._released), set()
+        if not transitions and not released:
             return
         results = worker.take_results()
         at = self.clock.now()
-        store = functools.partial(self.queue.apply_health, hooks=self.hooks)
+        store = functools.partial(self.queue.apply_health, hooks=self.hooks, release=released)
         try:
             applied = await self._db(store, transitions, at, results, self.owner,
                                      self.suppression)  # fmt: skip
         except sa.exc.DBAPIError as exc:  # kept in memory; stored with the next change
             log.warning("could not store relay health (%s)", exc.__class__.__name__)
             self.health.requeue(transitions)
+            self._released.update(released)
             worker.give_back(results)
             return
         self.health.stored(transitions, at)

@@ -23,6 +23,7 @@ from relaylane.policy.health import (
     PathHealth,
     Transition,
 )
+from relaylane.policy.health import healthy as ph_healthy
 from relaylane.policy.vocabulary import DeliveryState
 from relaylane.store.schema import deliveries, health_events, metric_buckets, relay_health
 
@@ -167,6 +168,12 @@ class SqlHealth:
     def current(self, relay: str, provider: str, now: float) -> PathHealth:
         with self.engine.connect() as conn:
             return _current(conn, relay, provider, now)
+
+
+def release_in(conn: sa.Connection, paths: Sequence[tuple[str, str]], now: float) -> None:
+    """Held deliveries of these paths are due now (a worker adopted their release)."""
+    for relay, provider in paths:
+        _retime_held(conn, relay, provider, ph_healthy(now), now)
 
 
 def apply_in(

@@ -41,7 +41,7 @@ from relaylane.records import (
 from relaylane.store.address_outcomes import apply_address_outcomes, outcomes_of_results
 from relaylane.store.dkim_rotations import SqlRotations
 from relaylane.store.feedback import FeedbackRow, SqlFeedback
-from relaylane.store.health import SqlHealth, StoredPath, apply_in
+from relaylane.store.health import SqlHealth, StoredPath, apply_in, release_in
 from relaylane.store.metrics import SqlMetrics
 from relaylane.store.pacing import PacingEvent, SentCount, SqlPacing, WarmupRow
 from relaylane.store.prepared import Prepared, sane_rowcount
@@ -180,14 +180,17 @@ class SqlQueue:
         policy: SuppressionPolicy = DEFAULT_POLICY,
         *,
         hooks: Hooks | None = None,
+        release: Sequence[tuple[str, str]] = (),
     ) -> int:
         """One commit: the results decided so far, then health transitions with their
-        events (and relay_state_changed in the outbox); held deliveries are retimed after
-        the results, so a hold decided before a release never outlives it. Returns how
-        many results were applied."""
+        events (and relay_state_changed in the outbox), then the held deliveries of
+        `release` (paths released by another worker or an operator) due now. Held
+        deliveries are retimed after the results, so a hold decided before a release
+        never outlives it. Returns how many results were applied."""
         with self.engine.begin() as conn:
             applied = _record(conn, results, now, worker, policy, hooks)
             apply_in(conn, transitions, now, state_changed_hook(hooks))
+            release_in(conn, release, now)
         return applied
 
     def complaint_counts(self, since: float) -> dict[tuple[str, str], tuple[int, int]]:
