@@ -71,7 +71,7 @@ class RelayBoard:
                 relay in names
                 and relay not in tried
                 and relay != claim.avoid
-                and self.health.relay_usable(relay)
+                and self.health.relay_usable(relay, now)
             )
 
         previous = claim.relay

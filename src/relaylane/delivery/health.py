@@ -20,6 +20,8 @@ from relaylane.policy.vocabulary import BounceClass, Outcome
 from relaylane.store.health import StoredPath
 
 PROBE_RECHECK = 60.0  # a delivery held while its path probes is looked at again after this
+HOLD_AT_LEAST = 5.0  # a hold is never due sooner than this (no claim-and-hold spinning)
+CANARY_TIMEOUT = 120.0  # a canary place is given back when no answer came in this long
 
 Key = tuple[str, str]
 
@@ -49,7 +51,7 @@ class HealthBoard:
         self._paths: dict[Key, PathHealth] = {}
         self._stamps: dict[Key, float] = {}  # when each path's state was last set
         self._counts: dict[Key, PathCounts] = {}
-        self._canaries: dict[Key, set[int]] = {}
+        self._canaries: dict[Key, dict[int, float]] = {}  # delivery id -> when it went
         self._pending: list[Transition] = []
         self.seen_until = 0.0  # the newest stored change adopted
 
@@ -60,13 +62,15 @@ class HealthBoard:
     def paths(self) -> dict[Key, PathHealth]:
         return dict(self._paths)
 
-    def relay_usable(self, relay: str) -> bool:
+    def relay_usable(self, relay: str, now: float) -> bool:
         """May routing pick this relay? Not while it is paused for an infrastructure
         cause, nor while probing with every canary place taken."""
         h = self._paths.get((relay, RELAY_WIDE))
         if h is None or not h.avoided:
             return True
-        return h.state is HealthState.PROBING and self._canary_room((relay, RELAY_WIDE), h)
+        if h.state is HealthState.PAUSED:  # its cool-down may be over: gate() starts probing
+            return h.until is not None and now >= h.until
+        return self._canary_room((relay, RELAY_WIDE), h, now)
 
     def next_usable(self, relay: str, now: float) -> float | None:
         """When an avoided relay may be tried again (its cool-down end), else None."""
@@ -76,28 +80,40 @@ class HealthBoard:
         return h.until if h.until is not None else now + PROBE_RECHECK
 
     def gate(self, relay: str, provider: str, delivery_id: int, now: float) -> Gate:
-        """May this delivery go to `relay` now? Checked just before the send."""
+        """May this delivery go to `relay` now? Checked just before the send. A pause
+        whose cool-down is over starts probing here, not only at the next tick."""
         for key in ((relay, RELAY_WIDE), (relay, provider)):
             h = self._paths.get(key)
             if h is None or h.state in (HealthState.HEALTHY, HealthState.DEGRADED):
                 continue
-            if h.state is HealthState.PROBING and self._take_canary(key, h, delivery_id):
+            probing = ph.cool_down_over(h, now)
+            if probing is not None:
+                self._canaries[key] = {}
+                h = self._move(key, h, probing, {"cool_down": h.cool_down}, now).after
+            if h.state is HealthState.PROBING and self._take_canary(key, h, delivery_id, now):
                 continue
             if h.avoided:
                 return Gate(GateAction.AVOID, h.until, h.reason)
             until = h.until if h.state is HealthState.PAUSED else now + PROBE_RECHECK
+            if until is not None:
+                until = max(until, now + HOLD_AT_LEAST)
             return Gate(GateAction.HOLD, until, h.reason)
         return SEND
 
-    def _canary_room(self, key: Key, h: PathHealth) -> bool:
-        return len(self._canaries.get(key, ())) + h.canaries_ok < self.rules.canary
+    def _canary_room(self, key: Key, h: PathHealth, now: float) -> bool:
+        """Places left for canaries; a place whose canary never answered (set aside,
+        parked by pacing, routed elsewhere) is given back after CANARY_TIMEOUT."""
+        canaries = self._canaries.get(key, {})
+        for stale in [d for d, at in canaries.items() if now - at > CANARY_TIMEOUT]:
+            del canaries[stale]
+        return len(canaries) + h.canaries_ok < self.rules.canary
 
-    def _take_canary(self, key: Key, h: PathHealth, delivery_id: int) -> bool:
-        canaries = self._canaries.setdefault(key, set())
+    def _take_canary(self, key: Key, h: PathHealth, delivery_id: int, now: float) -> bool:
+        canaries = self._canaries.setdefault(key, {})
         if delivery_id in canaries:
             return True
-        if self._canary_room(key, h):
-            canaries.add(delivery_id)
+        if self._canary_room(key, h, now):
+            canaries[delivery_id] = now
             return True
         return False
 
@@ -120,7 +136,10 @@ class HealthBoard:
         found: list[Transition] = []
         for key in ((relay, RELAY_WIDE), (relay, provider)):
             if key[1] != RELAY_WIDE and signal is ph.Signal.INFRA:
-                continue  # infrastructure is the relay's, not the pair's
+                # infrastructure is the relay's, not the pair's: a pair's canary that met
+                # a fault said nothing about the pair; its place is free for another
+                self._canaries.get(key, {}).pop(delivery_id, None)
+                continue
             t = self._observe(key, signal, delivery_id, reply, now)
             if t is not None:
                 found.append(t)
@@ -132,7 +151,7 @@ class HealthBoard:
         h = self.path(*key)
         canaries = self._canaries.get(key)
         if canaries is not None and delivery_id in canaries:
-            canaries.discard(delivery_id)
+            del canaries[delivery_id]
             after = ph.after_canary(h, signal, self.rules, now, reply)
             if after is None:
                 return None
@@ -170,7 +189,7 @@ class HealthBoard:
         for key, h in list(self._paths.items()):
             after = ph.cool_down_over(h, now)
             if after is not None:
-                self._canaries[key] = set()
+                self._canaries[key] = {}
                 found.append(self._move(key, h, after, {"cool_down": h.cool_down}, now))
         return found
 
@@ -233,6 +252,12 @@ class HealthBoard:
             key = (t.relay, t.provider)
             self._stamps[key] = max(self._stamps.get(key, at), at)
 
+    def forget(self, transitions: list[Transition]) -> None:
+        """These transitions lost to a newer stored state: forget when they were made, so
+        the stored row is adopted at the next read."""
+        for t in transitions:
+            self._stamps.pop((t.relay, t.provider), None)
+
     def requeue(self, transitions: list[Transition]) -> None:
         """Transitions the store could not take: kept, in order, for the next try."""
         self._pending[:0] = transitions
@@ -250,7 +275,7 @@ class HealthBoard:
             self._paths[key] = row.health
             self._stamps[key] = row.updated_at
             if row.health.state is HealthState.PROBING:
-                self._canaries.setdefault(key, set())
+                self._canaries.setdefault(key, {})
             if row.health.state is HealthState.HEALTHY and before is not None:
                 self._counts_of(key).reset()
             changed.append(key)

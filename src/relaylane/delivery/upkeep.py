@@ -39,6 +39,7 @@ PACING_FLUSH = 1.0  # seconds between ticks (recovery, counts to the store)
 COMPLAINTS_EVERY = 60.0  # seconds between looks at complaint rates
 ROLLUP_EVERY = 600.0  # seconds between metric rollups (minute buckets -> hours)
 RESUME_FACTOR = 0.25  # a path back from a pause starts at this share of its rate (AIMD)
+ADOPT_LAG = 10.0  # stored changes are re-read this far back (a late commit is not missed)
 
 
 class Results(Protocol):
@@ -74,6 +75,7 @@ class Upkeep:
         self._rolled_at = 0.0
         self._signals_after = 0
         self._released: set[tuple[str, str]] = set()  # adopted releases to apply
+        self._reread = False  # read every stored path at the next tick
 
     async def start(self) -> None:
         """Restore caps and warm-up, skip signals already acted on, adopt stored health."""
@@ -82,6 +84,7 @@ class Upkeep:
         self.pacer.restore(counts, now, warmups)
         self._signals_after = await self._db(self.queue.last_feedback_id)
         self.health.adopt(await self._db(self.queue.health_paths, None))
+        await self._db(self.queue.release_stranded, now)
 
     async def tick(self, worker: Results) -> None:
         """A transition is stored at once; the rest about once a second."""
@@ -110,13 +113,13 @@ class Upkeep:
         try:
             if now - self._complaints_at >= COMPLAINTS_EVERY:
                 self._complaints_at = now
-                since = now - self.health.rules.complaint_window
-                counts = await self._db(self.queue.complaint_counts, since)
-                for t in self.health.on_complaints(counts, now):
-                    self.on_transition(worker, t, now)
-            stored = await self._db(self.queue.health_paths, self.health.seen_until)
+                await self._judge_complaints(worker, now)
+                await self._db(self.queue.release_stranded, now)
+            since = None if self._reread else self.health.seen_until - ADOPT_LAG
+            self._reread = False
+            stored = await self._db(self.queue.health_paths, since)
             for key in self.health.adopt(stored):
-                if not self.health.relay_usable(key[0]):
+                if not self.health.relay_usable(key[0], now):
                     worker.drain(key[0])
                 if not self.health.path(*key).holds:
                     self._released.add(key)
@@ -136,8 +139,8 @@ class Upkeep:
         at = self.clock.now()
         store = functools.partial(self.queue.apply_health, hooks=self.hooks, release=released)
         try:
-            applied = await self._db(store, transitions, at, results, self.owner,
-                                     self.suppression)  # fmt: skip
+            applied, skipped = await self._db(store, transitions, at, results, self.owner,
+                                              self.suppression)  # fmt: skip
         except sa.exc.DBAPIError as exc:  # kept in memory; stored with the next change
             log.warning("could not store relay health (%s)", exc.__class__.__name__)
             self.health.requeue(transitions)
@@ -145,8 +148,25 @@ class Upkeep:
             worker.give_back(results)
             return
         self.health.stored(transitions, at)
+        if skipped:  # the stored state moved on (an operator, another worker): adopt it
+            self.health.forget(skipped)
+            self._reread = True
         self.stats.recorded += applied
         self.stats.stale += len(results) - applied
+
+    async def _judge_complaints(self, worker: Results, now: float) -> None:
+        """Complaint rates per relay x provider over the window; a path that changed
+        within the window is judged only on what it sent since (so complaints from before
+        a pause cannot pause it again as soon as it recovers)."""
+        window = self.health.rules.complaint_window
+        counts = await self._db(self.queue.complaint_counts, now - window)
+        for key in list(counts):
+            since = self.health.path(*key).since
+            if since > now - window:
+                fresh = await self._db(self.queue.complaint_counts, since, key)
+                counts[key] = fresh.get(key, (0, 0))
+        for t in self.health.on_complaints(counts, now):
+            self.on_transition(worker, t, now)
 
     def on_transition(self, worker: Results, t: Transition, now: float) -> None:
         """Log a health transition and act on it here: an infrastructure pause moves what
@@ -173,12 +193,15 @@ class Upkeep:
         try:
             if rows:
                 await self._db(self.queue.flush_metrics, rows)
-            if now - self._rolled_at >= ROLLUP_EVERY:
-                self._rolled_at = now
-                await self._db(self.queue.rollup_metrics, now)
-        except sa.exc.DBAPIError as exc:
+        except sa.exc.DBAPIError as exc:  # kept: added to the next flush
             log.warning("could not store metrics (%s)", exc.__class__.__name__)
             self.metrics.restore(rows)
+        if now - self._rolled_at >= ROLLUP_EVERY:
+            self._rolled_at = now
+            try:
+                await self._db(self.queue.rollup_metrics, now)
+            except sa.exc.DBAPIError as exc:  # idempotent: done at the next rollup
+                log.warning("could not roll metrics up (%s)", exc.__class__.__name__)
 
     async def flush_pacing(self) -> None:
         counts, events, warmups = self.pacer.drain()

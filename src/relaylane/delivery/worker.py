@@ -188,6 +188,7 @@ class Worker:
             self._wake.clear()
             plan = [] if self._stopping else self._claim_plan()
             results, self._pending = self._pending, []
+            claimed = False
             if plan or results:
                 try:
                     step = await self._db(
@@ -212,9 +213,10 @@ class Worker:
                 for lane in self._lanes:
                     self._admit(lane, step.claims.get(lane.name, []), groups)
                 self._trim_bodies()  # only now: this tick's claims may use any body held
-                if any(step.claims.values()):
-                    continue
-            await self.upkeep.tick(self)
+                claimed = any(step.claims.values())
+            await self.upkeep.tick(self)  # even while claiming: it throttles itself
+            if claimed:
+                continue
             if self._stopping:
                 return
             # jobs parked on a limit wait on their own timers: they do not make us busy,

@@ -80,13 +80,18 @@ class SqlHealth:
         with self.engine.connect() as conn:
             return [_event(row) for row in conn.execute(stmt).mappings()]
 
-    def complaint_counts(self, since: float) -> dict[tuple[str, str], tuple[int, int]]:
-        """(complaints, sent) per relay x provider since `since`, from the metric buckets."""
+    def complaint_counts(
+        self, since: float, path: tuple[str, str] | None = None
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        """(complaints, sent) per relay x provider since `since` (of one path, or all),
+        from the metric buckets."""
         stmt = (
             sa.select(M.relay, M.provider, M.metric, sa.func.sum(M.n))
             .where(M.start >= since, M.metric.in_(("complaints", "sent")), M.provider != "")
             .group_by(M.relay, M.provider, M.metric)
         )
+        if path is not None:
+            stmt = stmt.where(M.relay == path[0], M.provider == path[1])
         out: dict[tuple[str, str], tuple[int, int]] = {}
         with self.engine.connect() as conn:
             for relay, provider, metric, n in conn.execute(stmt):
@@ -181,15 +186,47 @@ def apply_in(
     transitions: Sequence[Transition],
     now: float,
     hook: TransitionHook | None = None,
-) -> None:
+) -> list[Transition]:
     """`SqlHealth.apply` inside the caller's transaction (the worker stores transitions
-    with the results decided before them, so a release is never undone by a late hold)."""
+    with the results decided before them, so a release is never undone by a late hold).
+
+    An automatic transition applies only while the stored state is still the one it
+    started from: an operator's pause, or another worker's move (its probe of the same
+    path, say), wins, and the transition is returned as skipped (the caller adopts the
+    stored state). An operator's transition always applies."""
+    skipped = []
     for t in transitions:
-        _upsert(conn, t.relay, t.provider, t.after, now)
+        if not _upsert(conn, t, now):
+            skipped.append(t)
+            continue
         _insert_event(conn, t, now)
         _retime_held(conn, t.relay, t.provider, t.after, now)
         if hook is not None:
             hook(conn, t, now)
+    return skipped
+
+
+def release_stranded(conn: sa.Connection, now: float) -> int:
+    """Held deliveries waiting without a time (an operator's pause) on a path that is no
+    longer paused or probing are due now: a resume whose release a worker missed (it
+    stopped first) never strands them."""
+    h = relay_health.alias("h")
+    blocking = (
+        sa.select(h.c.relay)
+        .where(
+            h.c.relay == D.relay,
+            sa.or_(h.c.provider == RELAY_WIDE, h.c.provider == D.provider),
+            h.c.state.in_((HealthState.PAUSED.value, HealthState.PROBING.value)),
+        )
+        .exists()
+    )
+    stmt = (
+        deliveries.update()
+        .where(D.state == DeliveryState.HELD.value, D.due_at.is_(None), D.relay.is_not(None))
+        .where(~blocking)
+        .values(due_at=now, updated_at=now)
+    )
+    return int(conn.execute(stmt).rowcount)
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -202,7 +239,9 @@ def _current(conn: sa.Connection, relay: str, provider: str, now: float) -> Path
     return _stored(row).health
 
 
-def _upsert(conn: sa.Connection, relay: str, provider: str, h: PathHealth, now: float) -> None:
+def _upsert(conn: sa.Connection, t: Transition, now: float) -> bool:
+    """Write the path's new state; False when an automatic transition lost its race."""
+    relay, provider, h = t.relay, t.provider, t.after
     values = {
         "state": h.state.value,
         "cause": h.cause.value,
@@ -212,11 +251,18 @@ def _upsert(conn: sa.Connection, relay: str, provider: str, h: PathHealth, now: 
         "reason": h.reason,
         "updated_at": now,
     }
-    done = conn.execute(
-        relay_health.update().where(H.relay == relay, H.provider == provider).values(values)
-    )
-    if done.rowcount == 0:
-        conn.execute(relay_health.insert().values(relay=relay, provider=provider, **values))
+    stmt = relay_health.update().where(H.relay == relay, H.provider == provider)
+    if t.actor == "auto":
+        stmt = stmt.where(H.state == t.before.state.value)
+    if conn.execute(stmt.values(values)).rowcount:
+        return True
+    exists = conn.execute(
+        sa.select(H.state).where(H.relay == relay, H.provider == provider)
+    ).first()
+    if exists is not None:
+        return False
+    conn.execute(relay_health.insert().values(relay=relay, provider=provider, **values))
+    return True
 
 
 def _insert_event(conn: sa.Connection, t: Transition, now: float) -> None:

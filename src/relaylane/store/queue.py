@@ -41,7 +41,13 @@ from relaylane.records import (
 from relaylane.store.address_outcomes import apply_address_outcomes, outcomes_of_results
 from relaylane.store.dkim_rotations import SqlRotations
 from relaylane.store.feedback import FeedbackRow, SqlFeedback
-from relaylane.store.health import SqlHealth, StoredPath, apply_in, release_in
+from relaylane.store.health import (
+    SqlHealth,
+    StoredPath,
+    apply_in,
+    release_in,
+    release_stranded,
+)
 from relaylane.store.metrics import SqlMetrics
 from relaylane.store.pacing import PacingEvent, SentCount, SqlPacing, WarmupRow
 from relaylane.store.prepared import Prepared, sane_rowcount
@@ -181,20 +187,28 @@ class SqlQueue:
         *,
         hooks: Hooks | None = None,
         release: Sequence[tuple[str, str]] = (),
-    ) -> int:
+    ) -> tuple[int, list[Transition]]:
         """One commit: the results decided so far, then health transitions with their
         events (and relay_state_changed in the outbox), then the held deliveries of
         `release` (paths released by another worker or an operator) due now. Held
         deliveries are retimed after the results, so a hold decided before a release
-        never outlives it. Returns how many results were applied."""
+        never outlives it. Returns how many results were applied, and the transitions
+        skipped because the stored state had moved on (see `store.health.apply_in`)."""
         with self.engine.begin() as conn:
             applied = _record(conn, results, now, worker, policy, hooks)
-            apply_in(conn, transitions, now, state_changed_hook(hooks))
+            skipped = apply_in(conn, transitions, now, state_changed_hook(hooks))
             release_in(conn, release, now)
-        return applied
+        return applied, skipped
 
-    def complaint_counts(self, since: float) -> dict[tuple[str, str], tuple[int, int]]:
-        return SqlHealth(self.engine).complaint_counts(since)
+    def release_stranded(self, now: float) -> int:
+        """Held deliveries without a time on paths no longer paused: due now."""
+        with self.engine.begin() as conn:
+            return release_stranded(conn, now)
+
+    def complaint_counts(
+        self, since: float, path: tuple[str, str] | None = None
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        return SqlHealth(self.engine).complaint_counts(since, path)
 
     def flush_metrics(self, rows: Sequence[BucketCount]) -> None:
         """Add a worker's metric counts to the durable minute buckets."""
