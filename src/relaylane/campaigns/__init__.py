@@ -1,4 +1,5 @@
 """Campaigns: sending one message to a segment of contacts.
 
-`segments` holds the segment language, pure and independent of any schema.
+`segments` holds the segment language and `render` the sandboxed template rendering;
+both are pure and independent of any schema.
 """
