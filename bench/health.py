@@ -142,7 +142,7 @@ def main() -> int:
     runs = [runtime.run(scenario(kind)) for kind in ("blocks", "partial blocks", "outage")]
     rules = ph.HealthRules()
     replay = {
-        f"{share:.0%}": cold_start_replay(share, rules) for share in (0.021, 0.03, 0.05, 0.1, 1.0)
+        f"{share:.1%}": cold_start_replay(share, rules) for share in (0.021, 0.03, 0.05, 0.1, 1.0)
     }
     if args.json:
         print(json.dumps({"runs": runs, "cold_start_attempts": replay}, indent=2))
