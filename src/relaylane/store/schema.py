@@ -345,3 +345,52 @@ event_outbox = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Index("ix_event_outbox_due", "endpoint", "due_at"),
 )
+
+# Contacts (issue 8): one row per address (its suppression key is unique), its custom
+# fields as a JSON object; membership of lists with consent facts per list.
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("email", sa.String(512), nullable=False),
+    sa.Column("email_key", sa.String(512), nullable=False, unique=True),
+    sa.Column("attributes", sa.Text, nullable=False, server_default="{}"),  # JSON object
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+lists = sa.Table(
+    "lists",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("double_opt_in", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+list_members = sa.Table(
+    "list_members",
+    metadata,
+    sa.Column("list_id", ID, sa.ForeignKey("lists.id"), nullable=False),
+    sa.Column("contact_id", ID, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # subscribed | pending | unsubscribed
+    sa.Column("subscribed_at", sa.Float, nullable=True),
+    sa.Column("source", sa.String(128), nullable=True),
+    sa.Column("added_at", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("list_id", "contact_id", name="pk_list_members"),
+    sa.Index("ix_list_members_contact", "contact_id"),
+)
+
+# Templates (issue 8): every version kept; a campaign keeps the version it started with.
+templates = sa.Table(
+    "templates",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("name", "version", name="uq_template_version"),
+)
