@@ -6,6 +6,7 @@ import typer
 
 from relaylane.cli import (
     bounces,
+    contacts,
     db,
     demo,
     dkim,
@@ -22,6 +23,7 @@ from relaylane.cli import (
     stats,
     status,
     suppress,
+    template,
     worker,
 )
 
@@ -47,9 +49,11 @@ app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(smtp_users.app, name="smtp-users")
 app.add_typer(suppress.app, name="suppress")
+app.add_typer(contacts.app, name="contacts")
 app.add_typer(bounces.app, name="bounces")
 app.add_typer(events.app, name="events")
 app.add_typer(dkim.app, name="dkim")
+app.add_typer(template.app, name="template")
 app.command("demo")(demo.demo)
 
 

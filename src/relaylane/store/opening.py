@@ -7,6 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from relaylane.store.contacts import SqlContacts
 from relaylane.store.credentials import SqlCredentials
 from relaylane.store.dkim_rotations import SqlRotations
 from relaylane.store.engine import create_engine, ensure_schema
@@ -18,6 +19,7 @@ from relaylane.store.pacing import SqlPacing
 from relaylane.store.queue import SqlQueue
 from relaylane.store.reads import Reads
 from relaylane.store.suppressions import SqlSuppressions
+from relaylane.store.templates import SqlTemplates
 from relaylane.store.token_keys import SqlTokenKeys
 
 
@@ -35,6 +37,8 @@ class Store:
     pacing: SqlPacing
     metrics: SqlMetrics
     health: SqlHealth
+    contacts: SqlContacts
+    templates: SqlTemplates
 
     def close(self) -> None:
         self.engine.dispose()
@@ -58,6 +62,8 @@ def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) 
         pacing=SqlPacing(engine),
         metrics=SqlMetrics(engine),
         health=SqlHealth(engine),
+        contacts=SqlContacts(engine),
+        templates=SqlTemplates(engine),
     )
 
 
