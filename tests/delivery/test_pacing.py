@@ -50,8 +50,12 @@ async def test_a_relay_rate_is_never_exceeded(store: Store, store_url: str, tmp_
         stamps = [m.received_at for m in sim.received]
     assert len(stamps) == 70
     burst = 20  # the bucket holds one second of tokens
-    assert most_in_any_window(stamps, 1.0) <= 20 + burst
-    assert most_in_any_window(stamps, 2.0) <= 40 + burst
+    # The stamps are the relay's, not the gate's: the first burst reaches the relay over
+    # some milliseconds (two connections), so a window that starts at its first message
+    # also holds the token refilled in that time. One interval (50 ms) of that slack.
+    slack = 1
+    assert most_in_any_window(stamps, 1.0) <= 20 + burst + slack
+    assert most_in_any_window(stamps, 2.0) <= 40 + burst + slack
 
 
 async def test_a_provider_throttling_slows_only_that_provider_on_that_relay(
