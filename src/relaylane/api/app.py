@@ -13,7 +13,13 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 
 from relaylane import __version__
-from relaylane.api import routes_info, routes_messages, routes_metrics, routes_webhooks
+from relaylane.api import (
+    routes_info,
+    routes_messages,
+    routes_metrics,
+    routes_unsubscribe,
+    routes_webhooks,
+)
 from relaylane.api.auth import KeyCache
 from relaylane.api.body import field_name
 from relaylane.api.context import ApiContext
@@ -80,6 +86,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(routes_messages.router)
     app.include_router(routes_info.router)
     app.include_router(routes_webhooks.router)
+    app.include_router(routes_unsubscribe.router)  # /u/{token}: no API key, not in the schema
     _add_metrics(app, ctx)
     app.add_middleware(BodyLimit, limit=ctx.config.http.max_request_size)
     for kind in (ApiError, RequestValidationError, HTTPException, Unavailable, InputError,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from relaylane.bounces.classes import classify_finding
 from relaylane.bounces.decide import DeliveryFacts, decide
 from relaylane.bounces.parse import parse_report
-from relaylane.bounces.report import Finding, ParsedReport, ReportKind
+from relaylane.bounces.report import Event, Finding, ParsedReport, ReportKind
 from relaylane.bounces.tokens import KeyRing, verp_token
 from relaylane.bounces.webhooks.common import ProviderEvent
 from relaylane.clock import Clock
@@ -111,6 +111,27 @@ class FeedbackIngest:
                 )
             )
         return self.feedback.record(items, self.policy, now, hooks=self.hooks)
+
+    # -- one-click unsubscribe (RFC 8058) ---------------------------------------------
+    def one_click(self, delivery_id: int) -> bool:
+        """Record that the recipient of `delivery_id` unsubscribed through its verified
+        List-Unsubscribe URL: the suppression the policy names for an unsubscribe (the
+        message's list, else its lane), the `unsubscribed` event and the metrics, like a
+        provider's unsubscribe. Idempotent: True when recorded now, False when it already
+        was. Raises NotFoundError when the delivery no longer exists."""
+        source, event = "oneclick", Event.UNSUBSCRIBED
+        if self.feedback.has_finding(delivery_id, source, event.value):
+            return False
+        facts = self.feedback.facts([delivery_id]).get(delivery_id)
+        if facts is None:
+            raise NotFoundError(f"delivery {delivery_id} does not exist")
+        now = self.clock.now()
+        finding = Finding(event, facts.recipient, diagnostic="List-Unsubscribe=One-Click")
+        item = self._recording(
+            finding, ReportKind.ONE_CLICK, facts, source, None, Source.ONE_CLICK, now
+        )
+        self.feedback.record([item], self.policy, now, hooks=self.hooks)
+        return True
 
     # -- matching ---------------------------------------------------------------------
     def ring(self, now: float) -> KeyRing:

@@ -14,6 +14,7 @@ class ReportKind(StrEnum):
     PLAIN = "plain"  # an older MTA's plain-text bounce, read with heuristics
     AUTO_REPLY = "auto_reply"  # out-of-office, vacation, other automatic answers
     WEBHOOK = "webhook"  # a provider's event (SES, SendGrid, Mailgun, Postmark)
+    ONE_CLICK = "oneclick"  # a one-click unsubscribe POST to relaylane's own /u/ URL
     UNKNOWN = "unknown"  # nothing recognisable: kept raw, acted on by nothing
 
 

@@ -28,6 +28,7 @@ class Source(StrEnum):
     DSN = "dsn"  # an RFC 3464 bounce
     ARF = "arf"  # an RFC 5965 complaint report
     WEBHOOK = "webhook"  # a provider's event
+    ONE_CLICK = "oneclick"  # the recipient's List-Unsubscribe one-click POST (RFC 8058)
     API = "api"
     IMPORT = "import"  # a file, e.g. from the previous sending platform
     CLI = "cli"

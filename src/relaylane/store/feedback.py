@@ -122,6 +122,17 @@ class SqlFeedback:
             count_feedback(conn, stored, now)  # per relay, provider, lane and campaign
         return stored
 
+    def has_finding(self, delivery_id: int, source: str, event: str) -> bool:
+        """Whether a finding from `source` about `event` is already stored for the delivery
+        (a repeated one-click unsubscribe records nothing twice)."""
+        stmt = (
+            sa.select(F.id)
+            .where(F.delivery_id == delivery_id, F.source == source, F.event == event)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).first() is not None
+
     def pace_signals(self, after_id: int, limit: int = 1000) -> list[FeedbackRow]:
         """Matched deferrals and bounces after `after_id`, oldest first (adaptive backoff
         reads them); without the raw report."""
