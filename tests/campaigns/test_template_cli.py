@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from typer.testing import CliRunner
 
 from relaylane.cli.app import app
 from relaylane.store import open_store
 from relaylane.store.schema import contacts, templates
-
-runner = CliRunner()
+from tests.cli_run import as_json, one_relay_config, run, runner, words
 
 HTML = """<h1>Hello {{ first_name | default('there') }}</h1>
 <p>Your plan: {{ plan }}.</p>
@@ -22,40 +20,7 @@ HTML = """<h1>Hello {{ first_name | default('there') }}</h1>
 
 
 def write(tmp_path: Path, store_url: str) -> str:
-    path = tmp_path / "relaylane.toml"
-    path.write_text(
-        f"""
-[store]
-url = "{store_url}"
-
-[[relay]]
-name = "r1"
-host = "127.0.0.1"
-port = 2701
-tls = "none"
-
-[[lane]]
-name = "tx"
-purpose = "transactional"
-relays = ["r1"]
-"""
-    )
-    return str(path)
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
-
-
-def words(text: str) -> str:
-    return " ".join(text.split())  # rich wraps long lines
-
-
-def as_json(*args: str) -> Any:
-    code, out = run(*args, "--json")
-    assert code == 0, out
-    return json.loads(out)
+    return one_relay_config(tmp_path, store_url, "tx", "transactional")
 
 
 def add(

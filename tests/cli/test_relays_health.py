@@ -4,22 +4,19 @@ them against a real store."""
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from typer.testing import CliRunner
 
-from relaylane.cli.app import app
 from relaylane.config import load_config
 from relaylane.store import open_store
 from relaylane.store.schema import deliveries
+from tests.cli_run import as_json, run, words
 from tests.helpers import queue
 
-runner = CliRunner()
 D = deliveries.c
 
 
@@ -53,22 +50,6 @@ relays = ["solo"]
 """
     )
     return str(path)
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
-
-
-def words(text: str) -> str:
-    return " ".join(text.split())  # rich wraps long lines
-
-
-def as_json(*args: str) -> dict[str, Any]:
-    code, out = run(*args, "--json")
-    assert code == 0, out
-    data: dict[str, Any] = json.loads(out)
-    return data
 
 
 def by_name(report: dict[str, Any], name: str) -> dict[str, Any]:

@@ -3,54 +3,16 @@ store: bad rows reported but not fatal, duplicates, mapping, re-import, JSON sha
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any
-
-from typer.testing import CliRunner
 
 from relaylane.cli.app import app
 from relaylane.cli.contacts import ROLE_WARNING
-
-runner = CliRunner()
+from tests.cli_run import as_json, one_relay_config, run, runner, words
 
 
 def write_config(tmp_path: Path, store_url: str) -> str:
-    path = tmp_path / "relaylane.toml"
-    path.write_text(
-        f"""
-[store]
-url = "{store_url}"
-
-[[relay]]
-name = "r1"
-host = "127.0.0.1"
-port = 2701
-tls = "none"
-
-[[lane]]
-name = "news"
-purpose = "marketing"
-relays = ["r1"]
-"""
-    )
-    return str(path)
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
-
-
-def words(text: str) -> str:
-    return " ".join(text.split())  # rich wraps long lines
-
-
-def as_json(*args: str) -> Any:
-    code, out = run(*args, "--json")
-    assert code == 0, out
-    return json.loads(out)
+    return one_relay_config(tmp_path, store_url, "news", "marketing")
 
 
 PEOPLE = (
