@@ -15,16 +15,13 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from relaylane.policy.vocabulary import DeliveryState
-from relaylane.store.schema import deliveries, relay_health
+from relaylane.store.backlog import lane_backlog
+from relaylane.store.schema import relay_health
 
 __all__ = ["CACHE_SECONDS", "HealthRow", "SnapshotCache", "StoreSnapshot", "read_snapshot"]
 
 log = logging.getLogger("relaylane.metrics")
 CACHE_SECONDS = 5.0
-# Not final: what is still waiting, in flight or held ("the queue").
-PENDING_STATES: tuple[str, ...] = tuple(s.value for s in DeliveryState if not s.is_final)
-D = deliveries.c
 H = relay_health.c
 
 
@@ -50,17 +47,12 @@ class StoreSnapshot:
 
 def read_snapshot(engine: sa.Engine, now: float) -> StoreSnapshot:
     """Read the queue counts and relay health (blocking; raises when the store fails)."""
-    stmt = (
-        sa.select(D.lane, D.state, sa.func.count(), sa.func.min(D.created_at))
-        .where(D.state.in_(PENDING_STATES))
-        .group_by(D.lane, D.state)
-    )
-    depth: dict[tuple[str, str], int] = {}
-    oldest: dict[str, float] = {}
     with engine.connect() as conn:
-        for lane, state, n, created in conn.execute(stmt):
-            depth[(lane, state)] = int(n)
-            oldest[lane] = min(float(created), oldest.get(lane, float(created)))
+        backlog = lane_backlog(conn)
+    depth = {(b.lane, state): n for b in backlog.values() for state, n in b.by_state.items()}
+    oldest = {
+        b.lane: b.oldest_created_at for b in backlog.values() if b.oldest_created_at is not None
+    }
     return StoreSnapshot(now, depth, oldest, _read_health(engine))
 
 

@@ -28,12 +28,12 @@ from relaylane.config.models import Config
 from relaylane.delivery.stats import WorkerStats
 from relaylane.monitor.gauges import (
     CACHE_SECONDS,
-    PENDING_STATES,
     SnapshotCache,
     StoreSnapshot,
 )
 from relaylane.monitor.histogram import Histogram
 from relaylane.policy.health import HealthState
+from relaylane.store.backlog import WAITING_STATES
 
 __all__ = ["CONTENT_TYPE_LATEST", "HEALTH_STATES", "Metrics", "RelaylaneCollector"]
 
@@ -149,7 +149,7 @@ def queue_families(config: Config, snapshot: StoreSnapshot) -> Iterator[Metric]:
         labels=["lane"],
     )
     for lane in lanes:
-        for state in PENDING_STATES:
+        for state in WAITING_STATES:
             depth.add_metric([lane, state], snapshot.depth.get((lane, state), 0))
         oldest.add_metric([lane], snapshot.oldest_age(lane))
     yield from (depth, oldest)
