@@ -43,6 +43,8 @@ from relaylane.store.engine import create_engine, upgrade  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("RELAYLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TABLES = (
+    "tracking_events",
+    "campaigns",
     "list_members",
     "lists",
     "contacts",

@@ -76,6 +76,10 @@ deliveries = sa.Table(
     # are per relay x provider), and a relay an operator drained it away from
     sa.Column("provider", sa.String(128), nullable=True),
     sa.Column("avoid_relay", sa.String(64), nullable=True),
+    # campaigns (issue 8): which campaign and contact; one delivery per pair, ever
+    sa.Column("campaign_id", ID, nullable=True),
+    sa.Column("contact_id", ID, nullable=True),
+    sa.Index("uq_deliveries_campaign_contact", "campaign_id", "contact_id", unique=True),
     sa.Index("ix_deliveries_claim", "lane", "due_at"),
     sa.Index("ix_deliveries_recipient_key", "recipient_key"),
     sa.Index("ix_deliveries_lease", "lease_expires"),
@@ -393,4 +397,54 @@ templates = sa.Table(
     sa.Column("text", sa.Text, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.UniqueConstraint("name", "version", name="uq_template_version"),
+)
+
+# Campaigns (issue 8): one template version, one list (and segment), one lane, one fixed
+# From. The feeder turns list members into deliveries in contact-id order; `cursor` is
+# the last contact id it has looked at, advanced in the same transaction as the inserts.
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("list_id", ID, sa.ForeignKey("lists.id"), nullable=False),
+    sa.Column("segment", sa.Text, nullable=True),
+    sa.Column("template", sa.String(64), nullable=False),
+    sa.Column("template_version", sa.Integer, nullable=True),  # fixed at start
+    sa.Column("lane", sa.String(64), nullable=False),
+    sa.Column("from_header", sa.Text, nullable=False),
+    sa.Column("reply_to", sa.Text, nullable=True),
+    sa.Column("strategy", sa.String(16), nullable=False),
+    sa.Column("send_window", sa.String(128), nullable=True),
+    sa.Column("not_before", sa.Float, nullable=True),
+    sa.Column("max_per_hour", sa.Integer, nullable=True),
+    sa.Column("tracking", sa.Boolean, nullable=True),  # None: the lane's default
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),  # why it paused or stopped
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("message_id", ID, nullable=True),  # the one stored message all share
+    sa.Column("cursor", ID, nullable=False, server_default="0"),
+    sa.Column("fed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("hour_start", sa.Float, nullable=True),
+    sa.Column("hour_fed", sa.Integer, nullable=False, server_default="0"),
+)
+
+# Opens and clicks (issue 8), attributed to delivery, campaign, contact and relay.
+tracking_events = sa.Table(
+    "tracking_events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # open | click
+    sa.Column("delivery_id", ID, nullable=False),
+    sa.Column("campaign_id", ID, nullable=True),
+    sa.Column("contact_id", ID, nullable=True),
+    sa.Column("relay", sa.String(64), nullable=True),
+    sa.Column("url", sa.Text, nullable=True),  # clicks: the link's target
+    sa.Index("ix_tracking_campaign", "campaign_id", "kind"),
+    sa.Index("ix_tracking_contact", "contact_id", "at"),
+    sa.Index("ix_tracking_delivery", "delivery_id"),
 )
