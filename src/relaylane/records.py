@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from relaylane.policy.vocabulary import BounceClass, DeliveryState, Outcome, Stage
@@ -53,6 +54,8 @@ class Claimed:
     pinned: bool
     prefix: bytes  # this delivery's own header lines, made once at intake
     avoid: str | None = None  # a relay an operator drained it away from
+    campaign_id: int | None = None  # a campaign's delivery: rendered at send time
+    contact_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,23 @@ class StoredBody:
     not_before: float | None = None
     send_window: str | None = None
     campaign: str = ""  # its metadata's "campaign", for per-campaign metrics
+    list_name: str = ""  # its metadata's "list" (list_of): List-Id, unsubscribe scope
+
+
+LIST_KEY = "list"  # the message metadata key that names the list it was sent to
+_LIST_NAME_MAX = 128  # longer names are cut (List-Id display name)
+
+
+def list_of(meta: str | None) -> str:
+    """The list a message was sent to: its metadata's "list" value (`meta` is the stored
+    JSON object), else "". Never raises."""
+    if not meta:
+        return ""
+    try:
+        value = json.loads(meta).get(LIST_KEY)
+    except (ValueError, AttributeError):
+        return ""
+    return value[:_LIST_NAME_MAX] if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +129,4 @@ class Step:
     applied: int  # results applied (the others had lost their lease: stale)
     claims: dict[str, list[Claimed]]  # newly claimed, by lane
     bodies: dict[int, StoredBody]  # bodies of claimed messages the worker did not hold
+    contacts: dict[int, tuple[str, str]] = field(default_factory=dict)  # id: email, attrs JSON

@@ -55,6 +55,15 @@ async def test_a_good_setup_passes(zone: Zone, data: dict[str, Any], tmp_path: P
     assert "RFC 8058" in pick(checks, "lane news", "bulk: one-click unsubscribe").reason
 
 
+async def test_one_click_passes_with_an_https_public_url(
+    zone: Zone, data: dict[str, Any], tmp_path: Path
+) -> None:
+    data["http"] = {"public_url": "https://mail.acme.example"}
+    checks = await run(zone, data, tmp_path)
+    check = pick(checks, "lane news", "bulk: one-click unsubscribe")
+    assert check.status == "pass" and "https://mail.acme.example/u/" in check.reason
+
+
 # -- SPF ----------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from relaylane.api import (
     routes_info,
     routes_messages,
     routes_metrics,
+    routes_tracking,
     routes_unsubscribe,
     routes_webhooks,
 )
@@ -87,6 +88,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(routes_info.router)
     app.include_router(routes_webhooks.router)
     app.include_router(routes_unsubscribe.router)  # /u/{token}: no API key, not in the schema
+    app.include_router(routes_tracking.router)  # /t/o/, /t/c/: no API key, not in the schema
     _add_metrics(app, ctx)
     app.add_middleware(BodyLimit, limit=ctx.config.http.max_request_size)
     for kind in (ApiError, RequestValidationError, HTTPException, Unavailable, InputError,

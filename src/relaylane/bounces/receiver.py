@@ -6,6 +6,11 @@ return-path domains points here. Every message is recorded before it is answered
 matched or not, readable or not, it is never lost (a store failure answers `451`, so
 the sending MTA keeps it and tries again). Recipients outside the configured return-path
 domains are refused, unless no return path is configured at all.
+
+Mail to u-<token>@<a return-path domain> is a List-Unsubscribe mailto (RFC 2369): when the
+token verifies as an unsubscribe token it is recorded like a one-click unsubscribe
+(`FeedbackIngest.one_click`); when it does not (forged, tampered), the message is stored
+through the report path like any other mail, where nothing matches it and nothing acts.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from relaylane.bounces.ingest import FeedbackIngest
 from relaylane.config.models import Config
 from relaylane.config.serving import parse_listen
-from relaylane.errors import ListenError
+from relaylane.errors import ListenError, NotFoundError
 from relaylane.submission.session import Connection, Sessions, quiet_aiosmtpd_logs
+from relaylane.unsubscribe.oneclick import mailto_token, verify_unsubscribe_token
 
 log = logging.getLogger("relaylane.bounces")
 IDENT = "ESMTP relaylane bounce receiver"
@@ -55,15 +61,47 @@ class _Handler:
         if isinstance(raw, str):  # pragma: no cover - aiosmtpd gives bytes with decode_data off
             raw = raw.encode("utf-8", "surrogateescape")
         try:
-            rows = await asyncio.to_thread(
-                self.ingest.report, raw, source="receiver", envelope_rcpts=envelope.rcpt_tos
-            )
+            actions = await asyncio.to_thread(self._take, raw, list(envelope.rcpt_tos))
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             log.warning("could not record a report (%s); the sender will retry", exc)
             return "451 4.3.0 cannot record the report now; try again later"
         self.received += 1
-        actions = ", ".join(sorted({r.action for r in rows})) or "recorded"
-        return f"250 2.0.0 recorded ({actions})"
+        return f"250 2.0.0 recorded ({', '.join(sorted(actions)) or 'recorded'})"
+
+    def _take(self, raw: bytes, rcpts: list[str]) -> set[str]:
+        """Record one message (in a thread): each verified u-<token> recipient as an
+        unsubscribe; the message as a report for the other recipients, or when no
+        unsubscribe verified. The actions taken, for the reply."""
+        others: list[str] = []
+        actions: set[str] = set()
+        for rcpt in rcpts:
+            if self._unsubscribed(rcpt):
+                actions.add("unsubscribed")
+            else:
+                others.append(rcpt)
+        if others or not actions:
+            rows = self.ingest.report(raw, source="receiver", envelope_rcpts=others)
+            actions.update(r.action for r in rows)
+        return actions
+
+    def _unsubscribed(self, rcpt: str) -> bool:
+        """True when `rcpt` is u-<token>@ with a token that verifies and names a delivery
+        that still exists, and its unsubscribe is now recorded (or already was)."""
+        token = mailto_token(rcpt.strip().strip("<>").rpartition("@")[0])
+        if token is None:
+            return False
+        delivery_id = verify_unsubscribe_token(self.ingest.ring(self.ingest.clock.now()), token)
+        if delivery_id is None:
+            log.warning("unsubscribe mail to %s: the token does not verify; stored unmatched", rcpt)
+            return False
+        try:
+            recorded = self.ingest.one_click(delivery_id)
+        except NotFoundError:
+            log.info("unsubscribe mail for delivery %d, which no longer exists", delivery_id)
+            return False
+        if recorded:
+            log.info("delivery %d: the recipient unsubscribed (mailto)", delivery_id)
+        return True
 
 
 class BounceReceiver:

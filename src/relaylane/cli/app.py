@@ -6,6 +6,7 @@ import typer
 
 from relaylane.cli import (
     bounces,
+    campaign,
     contacts,
     db,
     demo,
@@ -54,6 +55,7 @@ app.add_typer(bounces.app, name="bounces")
 app.add_typer(events.app, name="events")
 app.add_typer(dkim.app, name="dkim")
 app.add_typer(template.app, name="template")
+app.add_typer(campaign.app, name="campaign")
 app.command("demo")(demo.demo)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 from rich.markup import escape
@@ -17,6 +18,7 @@ from relaylane.cli.common import (
     user_errors,
 )
 from relaylane.config import Config, write_starter
+from relaylane.unsubscribe.headers_plan import BULK_PURPOSES
 
 
 def init(
@@ -35,13 +37,30 @@ def init(
 
 
 def warnings_of(cfg: Config) -> list[str]:
-    """What is valid but unsafe: lanes that nothing gates."""
-    return [
+    """What is valid but unsafe: lanes that nothing gates; bulk mail without one-click
+    unsubscribe."""
+    found = [
         f'lane "{lane.name}" has no from_domains: any From domain is queued, signed or not, '
         "aligned or not; add from_domains = [...] and a [domain] with its DKIM keys "
         "(`relaylane doctor` fails this lane until then)"
         for lane in cfg.lane
         if not lane.from_domains
+    ]
+    return found + _unsubscribe_warnings(cfg)
+
+
+def _unsubscribe_warnings(cfg: Config) -> list[str]:
+    """Marketing and outreach mail needs an https public_url for one-click unsubscribe."""
+    bulk = [lane.name for lane in cfg.lane if lane.purpose in BULK_PURPOSES]
+    url = cfg.http.public_url
+    if not bulk or (url is not None and urlsplit(url).scheme.lower() == "https"):
+        return []
+    what = "is not set" if url is None else f"= {url!r} is not https"
+    return [
+        f"[http] public_url {what}: one-click unsubscribe (RFC 8058) needs an https "
+        f"public_url, so mail in lane(s) {', '.join(bulk)} carries a mailto-only "
+        "List-Unsubscribe (u-TOKEN@ the return path; none where there is no return path); "
+        'set public_url = "https://..." (the name that serves /u/)'
     ]
 
 

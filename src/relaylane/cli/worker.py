@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from relaylane import runtime
+from relaylane.campaigns.feeding import CampaignFeeder
 from relaylane.cli.common import (
     ConfigOption,
     JsonOption,
@@ -70,6 +71,7 @@ def worker(
                 store.queue,
                 report_every=report_every,
                 classifier=classifier_for(cfg.classification),
+                feeder=CampaignFeeder(store.campaigns, store.tracking, cfg),
             )
             listen = metrics_listen(cfg, metrics_port)
             metrics = Metrics(cfg, store.engine, w.stats, w.clock.now) if listen else None

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import PrivateAttr, StrictBool, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from relaylane.config.base import Model, bad_value, domain_name, problem
 from relaylane.config.serving import existing_file
@@ -92,6 +93,9 @@ class DomainConfig(Model):
     - `dkim_signed_by_relay`: an ESP signs this domain with its own aligned keys
       (`relay_selectors` names them, so `doctor` can check they are published).
     - `alignment`: relaxed (organizational domain) by default, or strict.
+    - `tracking_domain`: the host name of open and click links in this domain's mail
+      (and its subdomains'), served as https://<tracking_domain>; default: none, links
+      use `[http] public_url`.
     """
 
     return_path: str | None = None
@@ -99,11 +103,25 @@ class DomainConfig(Model):
     dkim_signed_by_relay: StrictBool = False
     relay_selectors: tuple[str, ...] = ()
     alignment: Alignment = Alignment.RELAXED
+    tracking_domain: str | None = None
 
     @field_validator("return_path")
     @classmethod
     def _return_path_ok(cls, value: str | None) -> str | None:
         return None if value is None else domain_name(value)
+
+    @field_validator("tracking_domain")
+    @classmethod
+    def _tracking_domain_ok(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        fix = 'e.g. "track.news.acme.test" (links then use https://track.news.acme.test)'
+        if "/" in value or ":" in value:
+            raise bad_value(f"is a URL; give only the host name, {fix}")
+        try:
+            return domain_name(value)
+        except PydanticCustomError:
+            raise bad_value(f"is not a host name; give one with a dot, {fix}") from None
 
     @field_validator("dkim")
     @classmethod

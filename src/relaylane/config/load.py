@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from relaylane.config.base import domain_name
+from relaylane.config.campaigns import CampaignsConfig
 from relaylane.config.domains import DomainConfig
 from relaylane.config.events import EventsConfig, unknown_lanes
 from relaylane.config.feedback import BouncesConfig, ClassificationConfig
@@ -71,6 +72,7 @@ SECTIONS = (
     "events",
     "pacing",
     "health",
+    "campaigns",
     "log",
     "warmup",
     "provider",
@@ -173,6 +175,7 @@ def load_config_data(
     events = _one_table(data, "events", EventsConfig, context, problems)
     pacing = _one_table(data, "pacing", PacingConfig, context, problems)
     health = _one_table(data, "health", HealthConfig, context, problems)
+    campaigns = _one_table(data, "campaigns", CampaignsConfig, context, problems)
     log = _one_table(data, "log", LogConfig, context, problems)
     warmups = _tables_by_name(data, "warmup", WarmupConfig, context, problems, domains=False)
     providers = _tables_by_name(data, "provider", ProviderConfig, context, problems, domains=False)
@@ -203,6 +206,7 @@ def load_config_data(
                 "events": events,
                 "pacing": pacing,
                 "health": health,
+                "campaigns": campaigns,
                 "log": log,
                 "warmup": warmups,
                 "provider": providers,

@@ -36,6 +36,7 @@ from relaylane.config.base import Model as _Model
 from relaylane.config.base import bad_value as _bad_value
 from relaylane.config.base import domain_name as _domain
 from relaylane.config.base import problem as _problem
+from relaylane.config.campaigns import CampaignsConfig
 from relaylane.config.domains import Alignment, DomainConfig
 from relaylane.config.durations import Duration, format_duration
 from relaylane.config.events import EventsConfig
@@ -353,6 +354,9 @@ class LaneConfig(_Model):
     # optionally with a zone; else [pacing] timezone), and before `not_before`.
     send_window: SendWindowText | None = None
     not_before: Instant | None = None
+    # Open and click tracking of campaign mail; None: on for marketing, off otherwise
+    # (`Config.tracking_for`). A campaign's own setting overrides it.
+    tracking: StrictBool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -480,6 +484,7 @@ class Config(_Model):
     events: EventsConfig = Field(default_factory=EventsConfig)
     pacing: PacingConfig = Field(default_factory=PacingConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
+    campaigns: CampaignsConfig = Field(default_factory=CampaignsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     warmup: dict[str, WarmupConfig] = Field(default_factory=FrozenDict)
     provider: dict[str, ProviderConfig] = Field(default_factory=FrozenDict)
@@ -588,6 +593,27 @@ class Config(_Model):
             return own
         domain = self.domain.get(from_domain)
         return domain.return_path if domain is not None else None
+
+    def tracking_for(self, lane_name: str) -> bool:
+        """Does the lane track opens and clicks: its `tracking`, else on for marketing
+        lanes and off for transactional and outreach ones (a tracked 1:1 outreach
+        message or receipt is neither expected nor needed)."""
+        lane = self.lane_by_name(lane_name)
+        if lane.tracking is not None:
+            return lane.tracking
+        return lane.purpose is LanePurpose.MARKETING
+
+    def tracking_base(self, from_domain: str) -> str:
+        """The base of tracking links in mail From `from_domain`: https://TRACKING_DOMAIN
+        of the nearest configured [domain] (the From domain itself, then each parent)
+        that sets `tracking_domain`, else `[http] public_url` (its default)."""
+        name = from_domain.strip().rstrip(".").lower()
+        while "." in name:
+            domain = self.domain.get(name)
+            if domain is not None and domain.tracking_domain is not None:
+                return f"https://{domain.tracking_domain}"
+            name = name.partition(".")[2]
+        return self.http.base_url
 
     def relays_of(self, lane: LaneConfig | str) -> tuple[tuple[RelayConfig, int], ...]:
         """A lane's relays in order, each with its weight."""

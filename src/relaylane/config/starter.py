@@ -121,6 +121,8 @@ dkim = [ { selector = "rl1", key_file = "keys/tx.acme.test-rl1.pem" } ]
 # relay_selectors = ["s1", "s2"]
 # DMARC alignment the gate requires: "relaxed" (same organizational domain) or "strict".
 alignment = "relaxed"
+# Host of open and click tracking links (https://HOST/t/...; default: [http] public_url).
+# tracking_domain = "track.tx.acme.test"
 
 [domain."news.acme.test"]
 dkim = [ { selector = "rl1", key_file = "keys/news.acme.test-rl1.pem" } ]
@@ -289,6 +291,8 @@ retry = { first = "5m", cap = "1h", factor = 2.0, jitter = 0.2 }
 # Send only inside a window (deliveries outside it wait as "held"), or not before a time:
 # send_window = "mon-fri 08:00-18:00 Europe/Paris"
 # not_before = 2026-12-01T08:00:00+01:00
+# Open and click tracking of campaign mail (default: on for marketing, off otherwise):
+# tracking = false
 
 [lane.suppression]
 # Where a hard bounce (invalid recipient, bad domain, inactive mailbox) suppresses the

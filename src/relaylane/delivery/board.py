@@ -15,6 +15,7 @@ from relaylane.config.models import Config, LaneConfig
 from relaylane.delivery.health import HealthBoard
 from relaylane.policy.health import RELAY_WIDE
 from relaylane.policy.routing import Route, Router
+from relaylane.policy.vocabulary import Strategy
 from relaylane.records import Claimed
 
 RETRY_WITHOUT_RELAY = 30.0  # seconds: when no relay of a lane says when it comes back
@@ -35,16 +36,8 @@ class RelayBoard:
     def __init__(self, config: Config) -> None:
         self.health = HealthBoard(config)
         self._relays = [r.name for r in config.relay]
-        self._routers: dict[str, Router] = {
-            lane.name: Router(
-                Route(
-                    lane=lane.name,
-                    strategy=lane.strategy,
-                    relays=tuple((ref.name, ref.weight) for ref in lane.relays),
-                )
-            )
-            for lane in config.lane
-        }
+        self._lanes = {lane.name: lane for lane in config.lane}
+        self._routers: dict[tuple[str, Strategy], Router] = {}
 
     def choose(
         self,
@@ -53,6 +46,7 @@ class RelayBoard:
         tried: set[str],
         now: float,
         group: str | None = None,
+        strategy: Strategy | None = None,
     ) -> str | None:
         """The relay for this delivery now, or None when no relay of its lane may take it.
 
@@ -61,8 +55,8 @@ class RelayBoard:
 
         A blocked delivery is pinned to the relay that refused it (a reputation problem
         never moves to another path); a deferred one prefers the relay that deferred it;
-        otherwise the lane's strategy decides among relays that are not paused for an
-        infrastructure cause (nor drained away from by an operator).
+        otherwise the lane's strategy (or a campaign's own) decides among relays that are
+        not paused for an infrastructure cause (nor drained away from by an operator).
         """
         names = {ref.name for ref in lane.relays}
 
@@ -80,7 +74,15 @@ class RelayBoard:
         if previous is not None and usable(previous):
             return previous
         key = group or claim.recipient.rpartition("@")[2]  # sticky: a provider, one relay
-        return self._routers[lane.name].choose(key, usable)
+        return self._router(lane.name, strategy or lane.strategy).choose(key, usable)
+
+    def _router(self, lane: str, strategy: Strategy) -> Router:
+        found = self._routers.get((lane, strategy))
+        if found is None:
+            refs = self._lanes[lane].relays
+            route = Route(lane, strategy, tuple((ref.name, ref.weight) for ref in refs))
+            found = self._routers[(lane, strategy)] = Router(route)
+        return found
 
     def retry_at(self, lane: LaneConfig, now: float) -> float:
         """When a relay of the lane may next be tried (the earliest cool-down end)."""

@@ -15,6 +15,7 @@ from relaylane.events.hooks import Hooks
 from relaylane.monitor.tally import BucketCount
 from relaylane.policy.health import Transition
 from relaylane.policy.suppression import SuppressionPolicy
+from relaylane.policy.vocabulary import Strategy
 from relaylane.records import AttemptRecord, Claimed, DeliveryResult, Step, StoredBody
 from relaylane.store.feedback import FeedbackRow
 from relaylane.store.health import StoredPath
@@ -86,5 +87,8 @@ class Job:
     attempts: list[AttemptRecord] = field(default_factory=list)
     tried: set[str] = field(default_factory=set)  # relays that had an infrastructure fault
     token: str = ""  # the signed delivery token, made once per claim
+    unsubscribe_token: str = ""  # its List-Unsubscribe token (bulk lanes), made once per claim
     group: str = DEFAULT_PROVIDER  # the recipient's provider group (pacing, sticky)
     full: set[str] = field(default_factory=set)  # relays at a warm-up or cap limit for it
+    strategy: Strategy | None = None  # a campaign's own strategy; None: the lane's
+    admitted: float = 0.0  # when this worker took the claim in hand

@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from relaylane.campaigns.feeding import CampaignFeeder
+from relaylane.campaigns.render import RenderError
 from relaylane.clock import Clock, SystemClock
 from relaylane.config.models import Config, LaneConfig, RelayConfig
 from relaylane.delivery.board import RelayBoard
@@ -36,12 +38,21 @@ from relaylane.delivery.health import Gate, GateAction
 from relaylane.delivery.job import Job, QueueStore
 from relaylane.delivery.outgoing import Outgoing
 from relaylane.delivery.pacer import Pacer
+from relaylane.delivery.personalize import CampaignBodies
 from relaylane.delivery.providers import DnsMxResolver, ProviderMap, ProviderResolver
 from relaylane.delivery.session import RelaySession, SendReport, SmtpSession
 from relaylane.delivery.stats import WorkerStats
 from relaylane.delivery.upkeep import Upkeep
 from relaylane.policy.classify import DEFAULT_CLASSIFIER, Classifier, Verdict
-from relaylane.policy.decide import LanePolicy, after_answer, expired, no_relay, waiting
+from relaylane.policy.decide import (
+    LanePolicy,
+    after_answer,
+    expired,
+    no_relay,
+    stopped_with_campaign,
+    unrenderable,
+    waiting,
+)
 from relaylane.policy.pacing.windows import earliest_start, parse_window
 from relaylane.policy.retry import RetrySchedule
 from relaylane.policy.vocabulary import (
@@ -49,6 +60,7 @@ from relaylane.policy.vocabulary import (
     DeliveryState,
     Outcome,
     Stage,
+    Strategy,
 )
 from relaylane.records import AttemptRecord, Claimed, DeliveryResult, StoredBody
 
@@ -81,8 +93,11 @@ class Worker:
         shutdown_grace: float = 30.0,
         report_every: float | None = None,
         classifier: Classifier | None = None,
+        feeder: CampaignFeeder | None = None,
     ) -> None:
         self.config = config
+        self.feeder = feeder  # feeds running campaigns' contacts to the queue
+        self.campaign_bodies = CampaignBodies(config)
         self.classifier = classifier or DEFAULT_CLASSIFIER
         self._suppression = config.suppression_policy()
         self.outgoing = Outgoing(config)
@@ -211,11 +226,11 @@ class Worker:
                 self._bodies.update(step.bodies)
                 groups = await self._groups_of(step.claims)
                 for lane in self._lanes:
-                    self._admit(lane, step.claims.get(lane.name, []), groups)
+                    self._admit(lane, step.claims.get(lane.name, []), groups, step.contacts)
                 self._trim_bodies()  # only now: this tick's claims may use any body held
                 claimed = any(step.claims.values())
             await self.upkeep.tick(self)  # even while claiming: it throttles itself
-            if claimed:
+            if await self._feed() or claimed:
                 continue
             if self._stopping:
                 return
@@ -224,7 +239,8 @@ class Worker:
             in_hand = sum(self._inflight.values())
             busy = in_hand > len(self._parked)
             drained = in_hand == 0 and not self._pending
-            if until_idle and drained and (intake_done is None or intake_done.is_set()):
+            settled = drained and (intake_done is None or intake_done.is_set())
+            if until_idle and settled and not await self._feeding():
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
@@ -266,14 +282,35 @@ class Worker:
             message_id, _ = self._bodies.popitem(last=False)
             self.outgoing.forget(message_id)
 
+    async def _feeding(self) -> bool:
+        """Before an idle worker stops: one more look at the campaigns (which also marks
+        the finished ones); True when a campaign still has contacts to queue."""
+        if self.feeder is None:
+            return False
+        queued = await self._db(self.feeder.tick_sync, self.clock.now())
+        return bool(queued) or self.feeder.pending
+
+    async def _feed(self) -> int:
+        """Queue more of the running campaigns' contacts (at most every second)."""
+        if self.feeder is None or self._stopping or not self.feeder.due(self.clock.now()):
+            return 0
+        queued: int = await self._db(self.feeder.tick_sync, self.clock.now())
+        return queued
+
     def _admit(
-        self, lane: LaneConfig, claims: list[Claimed], groups: dict[str, str] | None = None
+        self,
+        lane: LaneConfig,
+        claims: list[Claimed],
+        groups: dict[str, str] | None = None,
+        contacts: dict[int, tuple[str, str]] | None = None,
     ) -> None:
         self._inflight[lane.name] += len(claims)
         now = self.clock.now()
         for claim in claims:
             self._bodies.move_to_end(claim.message_id)
-            job = Job(claim, self._bodies[claim.message_id], lane)
+            job = Job(claim, self._bodies[claim.message_id], lane, admitted=now)
+            if claim.contact_id is not None and not self._personalize(job, contacts or {}):
+                continue
             domain = claim.recipient.rpartition("@")[2]
             job.group = (groups or {}).get(domain) or self.groups.cached(domain) or job.group
             if now >= claim.expires_at:
@@ -281,12 +318,41 @@ class Worker:
             else:
                 self._route(job, now)
 
+    def _campaign_stopped(self, job: Job) -> bool:
+        """A campaign paused or cancelled since its delivery was claimed: the delivery
+        goes back (held, or cancelled) instead of out."""
+        campaign = job.claim.campaign_id
+        if campaign is None or self.feeder is None:
+            return False
+        stopped = self.feeder.stopped.get(campaign)
+        if stopped is None or job.admitted > stopped.since:  # claimed after: resumed since
+            return False
+        self._finish(job, stopped_with_campaign(job.claim, stopped.cancelled, self.clock.now()))
+        return True
+
+    def _personalize(self, job: Job, contacts: dict[int, tuple[str, str]]) -> bool:
+        """Render a campaign delivery's body for its contact; False when it cannot be
+        (the delivery fails as a render error, never sent)."""
+        claim = job.claim
+        contact = contacts.get(claim.contact_id or 0)
+        try:
+            if contact is None:
+                raise ValueError(f"contact {claim.contact_id} no longer exists")
+            bodies = self.campaign_bodies
+            job.body = bodies.render(claim.message_id, job.body, claim.id, contact,
+                                     self.outgoing.ring)  # fmt: skip
+            job.strategy = Strategy(bodies.strategy(claim.message_id, job.body))
+        except (RenderError, ValueError) as exc:
+            self._finish(job, unrenderable(claim, self.clock.now(), str(exc)))
+            return False
+        return True
+
     def _route(self, job: Job, now: float) -> str | None:
         """Hand the job to a relay of its lane, or park it until one comes back."""
         if self._stopping:
             self._set_aside(job, now)
             return None
-        relay = self.board.choose(job.lane, job.claim, job.tried, now, job.group)
+        relay = self.board.choose(job.lane, job.claim, job.tried, now, job.group, job.strategy)
         if relay is None:
             held = (
                 f"it is held on relay {job.claim.relay}"
@@ -339,6 +405,8 @@ class Worker:
                     _, _, job = queue.get_nowait()
                 if job is None:
                     return
+                if self._campaign_stopped(job):
+                    continue
                 if self._gated(job, cfg.name):
                     continue
                 if self._misaligned(job) or self._outside_window(job):

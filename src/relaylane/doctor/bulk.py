@@ -42,17 +42,32 @@ def bulk_checks(
     subject = f"lane {lane.name}"
     return [
         *(_domain_lines(config, lane, lines, dmarc, return_paths) if lane.from_domains else []),
-        warned(
-            subject,
-            "bulk: one-click unsubscribe",
-            "one-click unsubscribe (RFC 8058) is not configured; campaigns will add it",
-            "until then, put List-Unsubscribe and List-Unsubscribe-Post: "
-            "List-Unsubscribe=One-Click headers in the messages you submit",
-        ),
+        _one_click(config, lane),
         _tls(config, lane),
         passed(subject, "bulk: Feedback-ID", "relaylane adds Feedback-ID to mail in bulk lanes"),
         complaint_rate,
     ]
+
+
+def _one_click(config: Config, lane: LaneConfig) -> Check:
+    """relaylane adds List-Unsubscribe to every message of the lane; one-click (RFC 8058)
+    needs an https URL people can reach: [http] public_url."""
+    subject = f"lane {lane.name}"
+    url = config.http.public_url
+    if url is not None and url.lower().startswith("https://"):
+        return passed(
+            subject,
+            "bulk: one-click unsubscribe",
+            f"every message carries List-Unsubscribe <{url}/u/...> with "
+            "List-Unsubscribe-Post (RFC 8058), DKIM-signed",
+        )
+    return warned(
+        subject,
+        "bulk: one-click unsubscribe",
+        "one-click unsubscribe (RFC 8058) needs an https [http] public_url; without it "
+        "messages carry a mailto List-Unsubscribe only (where a return path exists)",
+        'set [http] public_url = "https://..." to the address where relaylane serve is reachable',
+    )
 
 
 def _domain_lines(

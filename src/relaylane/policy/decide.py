@@ -153,6 +153,40 @@ def expired(
     return _final(claim, DeliveryState.FAILED, relay or claim.relay, (*attempts, note))
 
 
+def stopped_with_campaign(claim: Claimed, cancelled: bool, now: float) -> DeliveryResult:
+    """A campaign delivery claimed before its campaign was paused (held, with no due time:
+    resuming makes it due) or cancelled (cancelled); never sent."""
+    if cancelled:
+        note = AttemptRecord(now, None, Stage.LOCAL, None, "cancelled with its campaign",
+                             Outcome.FAILED, BounceClass.NONE, 0.0)  # fmt: skip
+        return _final(claim, DeliveryState.CANCELLED, claim.relay, (note,))
+    return DeliveryResult(
+        id=claim.id,
+        token=claim.token,
+        state=DeliveryState.HELD,
+        due_at=None,
+        relay=claim.relay,
+        pinned=claim.pinned,
+        retries=claim.retries,
+    )
+
+
+def unrenderable(claim: Claimed, now: float, problem: str) -> DeliveryResult:
+    """A campaign delivery whose message cannot be rendered for its contact: failed, never
+    sent (the campaign's guard then pauses the campaign)."""
+    note = AttemptRecord(
+        at=now,
+        relay=None,
+        stage=Stage.LOCAL,
+        code=None,
+        reply=f"render error: {problem}",
+        outcome=Outcome.FAILED,
+        bounce_class=BounceClass.RENDER_ERROR,
+        duration_ms=0.0,
+    )
+    return _final(claim, DeliveryState.FAILED, None, (note,))
+
+
 def _final(
     claim: Claimed,
     state: DeliveryState,

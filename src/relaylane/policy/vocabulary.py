@@ -95,6 +95,7 @@ class BounceClass(StrEnum):
     UNSUPPORTED = "unsupported"  # the relay lacks a required extension (SMTPUTF8)
     AUTO_REPLY = "auto_reply"  # an out-of-office or other automatic answer: never a bounce
     UNCLASSIFIED = "unclassified"  # a permanent refusal that matched no rule
+    RENDER_ERROR = "render_error"  # a campaign message could not be rendered for this contact
 
 
 # Classes about the address itself: the only ones that may ever suppress it (mailbox_full

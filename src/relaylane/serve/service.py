@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from relaylane.bounces.ingest import FeedbackIngest
 from relaylane.bounces.receiver import BounceReceiver
+from relaylane.campaigns.feeding import CampaignFeeder
 from relaylane.clock import Clock, SystemClock
 from relaylane.config.feedback import classifier_for
 from relaylane.config.models import Config
@@ -95,6 +96,7 @@ class Service:
                 clock=self.clock,
                 sessions=self.sessions,
                 classifier=classifier_for(self.config.classification),
+                feeder=CampaignFeeder(self.store.campaigns, self.store.tracking, self.config),
             )
         stops: list[Callable[[], object]] = []
         try:

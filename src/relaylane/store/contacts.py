@@ -33,6 +33,7 @@ from relaylane.contacts.csv_rows import Contact
 from relaylane.errors import NotFoundError
 from relaylane.policy.suppression import address_key
 from relaylane.store.schema import contacts, list_members, lists
+from relaylane.store.tracking import erase_contact_events
 
 C = contacts.c
 L = lists.c
@@ -169,13 +170,13 @@ class SqlContacts:
             )
 
     def delete(self, email: str) -> bool:
-        """Erase the contact at `email`: its row, attributes and every list membership,
-        in one transaction. False when there is no such contact.
+        """Erase the contact at `email`: its row, attributes, every list membership and
+        its opens and clicks, in one transaction. False when there is no such contact.
 
-        This is erasure (a person's request to be forgotten), not unsubscribing. When
-        per-contact tracking data (opens, clicks, campaign sends) exists, it is erased
-        here too. Suppression entries are not contacts and are kept: they are what stops
-        mail to the address if it is imported again.
+        This is erasure (a person's request to be forgotten), not unsubscribing. The
+        contact's opens and clicks (`tracking_events`) are erased in the same
+        transaction. Suppression entries are not contacts and are kept: they are what
+        stops mail to the address if it is imported again.
         """
         with self.engine.begin() as conn:
             contact_id = conn.execute(
@@ -183,6 +184,7 @@ class SqlContacts:
             ).scalar()
             if contact_id is None:
                 return False
+            erase_contact_events(conn, contact_id)
             conn.execute(list_members.delete().where(M.contact_id == contact_id))
             conn.execute(contacts.delete().where(C.id == contact_id))
         return True

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from relaylane.store.campaigns import SqlCampaigns
 from relaylane.store.contacts import SqlContacts
 from relaylane.store.credentials import SqlCredentials
 from relaylane.store.dkim_rotations import SqlRotations
@@ -21,6 +22,7 @@ from relaylane.store.reads import Reads
 from relaylane.store.suppressions import SqlSuppressions
 from relaylane.store.templates import SqlTemplates
 from relaylane.store.token_keys import SqlTokenKeys
+from relaylane.store.tracking import SqlTracking
 
 
 @dataclass
@@ -39,6 +41,8 @@ class Store:
     health: SqlHealth
     contacts: SqlContacts
     templates: SqlTemplates
+    campaigns: SqlCampaigns
+    tracking: SqlTracking
 
     def close(self) -> None:
         self.engine.dispose()
@@ -64,6 +68,8 @@ def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) 
         health=SqlHealth(engine),
         contacts=SqlContacts(engine),
         templates=SqlTemplates(engine),
+        campaigns=SqlCampaigns(engine),
+        tracking=SqlTracking(engine),
     )
 
 

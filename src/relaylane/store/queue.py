@@ -37,6 +37,7 @@ from relaylane.records import (
     NewMessage,
     Step,
     StoredBody,
+    list_of,
 )
 from relaylane.store.address_outcomes import apply_address_outcomes, outcomes_of_results
 from relaylane.store.dkim_rotations import SqlRotations
@@ -51,7 +52,7 @@ from relaylane.store.health import (
 from relaylane.store.metrics import SqlMetrics
 from relaylane.store.pacing import PacingEvent, SentCount, SqlPacing, WarmupRow
 from relaylane.store.prepared import Prepared, sane_rowcount
-from relaylane.store.schema import attempts, deliveries, messages
+from relaylane.store.schema import attempts, contacts, deliveries, messages
 from relaylane.store.suppressions import stop_suppressed
 from relaylane.store.token_keys import SqlTokenKeys
 
@@ -70,6 +71,8 @@ CLAIM_COLUMNS = (
     D.pinned,
     D.header_prefix,
     D.avoid_relay,
+    D.campaign_id,
+    D.contact_id,
 )
 UPDATE_RESULT = Prepared(
     deliveries.update()
@@ -283,7 +286,9 @@ class SqlQueue:
             }
             needed = {c.message_id for cs in claims.values() for c in cs} - known_bodies
             bodies = _bodies(conn, needed)
-        return Step(applied=applied, claims=claims, bodies=bodies)
+            people = {c.contact_id for cs in claims.values() for c in cs if c.contact_id}
+            found = _contacts(conn, people)
+        return Step(applied=applied, claims=claims, bodies=bodies, contacts=found)
 
     def renew(self, owner: str, now: float, lease: float) -> int:
         """Extend every lease `owner` holds; returns how many."""
@@ -431,9 +436,21 @@ def _bodies(conn: sa.Connection, message_ids: Iterable[int]) -> dict[int, Stored
         m.id, m.mail_from, m.body, m.smtputf8, m.from_domain, m.not_before, m.send_window, m.meta
     ).where(m.id.in_(ids))
     return {
-        mid: StoredBody(sender, body, utf8, domain, not_before, window, campaign_of(meta))
+        mid: StoredBody(
+            sender, body, utf8, domain, not_before, window, campaign_of(meta), list_of(meta)
+        )
         for mid, sender, body, utf8, domain, not_before, window, meta in conn.execute(stmt)
     }
+
+
+def _contacts(conn: sa.Connection, contact_ids: Iterable[int | None]) -> dict[int, tuple[str, str]]:
+    """Campaign deliveries' contacts (email, attributes JSON), rendered at send time."""
+    ids = sorted({i for i in contact_ids if i is not None})
+    if not ids:
+        return {}
+    c = contacts.c
+    stmt = sa.select(c.id, c.email, c.attributes).where(c.id.in_(ids))
+    return {cid: (email, attributes) for cid, email, attributes in conn.execute(stmt)}
 
 
 def _record(

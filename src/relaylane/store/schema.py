@@ -421,6 +421,7 @@ campaigns = sa.Table(
     sa.Column("tracking", sa.Boolean, nullable=True),  # None: the lane's default
     sa.Column("state", sa.String(12), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),  # why it paused or stopped
+    sa.Column("changed_at", sa.Float, nullable=True),  # its last state change
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("started_at", sa.Float, nullable=True),
     sa.Column("finished_at", sa.Float, nullable=True),
@@ -430,6 +431,8 @@ campaigns = sa.Table(
     sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),
     sa.Column("hour_start", sa.Float, nullable=True),
     sa.Column("hour_fed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("audience", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_contact", ID, nullable=False, server_default="0"),
 )
 
 # Opens and clicks (issue 8), attributed to delivery, campaign, contact and relay.

@@ -19,7 +19,7 @@ from relaylane.events.hooks import Hooks
 from relaylane.policy.suppression import Reason, Scope, ScopeKind, Source, address_key
 from relaylane.policy.vocabulary import CLAIMABLE_STATES, BounceClass, DeliveryState, Outcome
 from relaylane.records import Claimed
-from relaylane.store.schema import attempts, deliveries, suppressions
+from relaylane.store.schema import attempts, campaigns, deliveries, lists, suppressions
 
 D = deliveries.c
 S = suppressions.c
@@ -108,32 +108,60 @@ def stop_suppressed(
     if not claimed:
         return claimed
     keys = {c.id: address_key(c.recipient) for c in claimed}
+    lists = _campaign_lists(conn, {c.campaign_id for c in claimed if c.campaign_id is not None})
+    scopes = [
+        S.scope_kind == ScopeKind.GLOBAL.value,
+        sa.and_(S.scope_kind == ScopeKind.LANE.value, S.scope_name == lane),
+    ]
+    if lists:
+        names = sorted(set(lists.values()))
+        scopes.append(sa.and_(S.scope_kind == ScopeKind.LIST.value, S.scope_name.in_(names)))
     stmt = sa.select(S.id, S.address_key, S.reason, S.scope_kind, S.scope_name).where(
         S.address_key.in_(sorted(set(keys.values()))),
-        sa.or_(
-            S.scope_kind == ScopeKind.GLOBAL.value,
-            sa.and_(S.scope_kind == ScopeKind.LANE.value, S.scope_name == lane),
-        ),
+        sa.or_(*scopes),
         sa.or_(S.expires_at.is_(None), S.expires_at > now),
     )
-    entry_of: dict[str, tuple[int, str, str]] = {}
+    entries: dict[str, list[tuple[int, str, Scope]]] = {}
     for entry_id, key, reason, kind, name in conn.execute(stmt):
-        scope = str(Scope(ScopeKind(kind), name))
-        entry_of.setdefault(key, (entry_id, reason, scope))
-    if not entry_of:
+        entries.setdefault(key, []).append((entry_id, reason, Scope(ScopeKind(kind), name)))
+    if not entries:
         return claimed
     sendable = []
     stopped = []
     for c in claimed:
-        found = entry_of.get(keys[c.id])
+        found = _applying(entries.get(keys[c.id], ()), lists.get(c.campaign_id or 0))
         if found is None:
             sendable.append(c)
         else:
             entry_id, reason, scope = found
             _mark(conn, c.id, entry_id, f"{reason} ({scope})", now)
-            stopped.append(Stopped(c.id, entry_id, reason, scope))
+            stopped.append(Stopped(c.id, entry_id, reason, str(scope)))
     emit_suppressed(conn, stopped, hooks, now)
     return sendable
+
+
+def _campaign_lists(conn: sa.Connection, campaign_ids: set[int]) -> dict[int, str]:
+    """The list each campaign sends to (list-scoped entries apply to its deliveries)."""
+    if not campaign_ids:
+        return {}
+    stmt = (
+        sa.select(campaigns.c.id, lists.c.name)
+        .join(lists, lists.c.id == campaigns.c.list_id)
+        .where(campaigns.c.id.in_(sorted(campaign_ids)))
+    )
+    return {cid: name for cid, name in conn.execute(stmt)}
+
+
+def _applying(
+    found: Sequence[tuple[int, str, Scope]], list_name: str | None
+) -> tuple[int, str, Scope] | None:
+    """The first entry that applies to a delivery (global and lane entries always do; a
+    list entry only to a campaign delivery to that list)."""
+    for entry in found:
+        scope = entry[2]
+        if scope.kind is not ScopeKind.LIST or scope.name == list_name:
+            return entry
+    return None
 
 
 def insert_entry(conn: sa.Connection, entry: NewSuppression, now: float) -> int | None:

@@ -148,8 +148,8 @@ def mailto_token(local_part: str) -> str | None:
 
 def list_headers(
     *,
-    base_url: str,
-    mailto_domain: str,
+    base_url: str | None,
+    mailto_domain: str | None,
     token: str,
     list_id: str | None,
     list_name: str | None,
@@ -159,17 +159,25 @@ def list_headers(
 
     `base_url` is the public https root of the unsubscribe route (a path is allowed, no
     query or fragment); `list_id` is the whole RFC 2919 list id, e.g.
-    `news.acme.example` (a label, a dot, a domain the sender controls). Raises InputError
+    `news.acme.example` (a label, a dot, a domain the sender controls). Either URI may be
+    None, not both: without `base_url` List-Unsubscribe names only the mailto and there is
+    no List-Unsubscribe-Post (RFC 8058 one-click needs an https URI). Raises InputError
     naming the bad argument.
     """
     if not _TOKEN.fullmatch(token):
         raise InputError("token", f"{token!r} is not an unsubscribe token", "use unsubscribe_token")
-    url = _unsubscribe_url(base_url, token)
-    domain = _mailto_domain(mailto_domain)
-    out = [
-        ("List-Unsubscribe", f"<{url}>, <mailto:{MAILTO_PREFIX}{token}@{domain}>"),
-        ("List-Unsubscribe-Post", ONE_CLICK),
-    ]
+    if base_url is None and mailto_domain is None:
+        raise InputError(
+            "base_url", "neither an https URL nor a mailto domain was given", "give either"
+        )
+    uris = []
+    if base_url is not None:
+        uris.append(f"<{_unsubscribe_url(base_url, token)}>")
+    if mailto_domain is not None:
+        uris.append(f"<mailto:{MAILTO_PREFIX}{token}@{_mailto_domain(mailto_domain)}>")
+    out = [("List-Unsubscribe", ", ".join(uris))]
+    if base_url is not None:
+        out.append(("List-Unsubscribe-Post", ONE_CLICK))
     if list_id is not None:
         out.append(("List-Id", _list_id_value(list_id, list_name)))
     elif list_name is not None:

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("tracking", sa.Boolean, nullable=True),
         sa.Column("state", sa.String(12), nullable=False),
         sa.Column("reason", sa.Text, nullable=True),
+        sa.Column("changed_at", sa.Float, nullable=True),  # its last state change
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("started_at", sa.Float, nullable=True),
         sa.Column("finished_at", sa.Float, nullable=True),
@@ -46,6 +47,8 @@ def upgrade() -> None:
         sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),
         sa.Column("hour_start", sa.Float, nullable=True),
         sa.Column("hour_fed", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("audience", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("last_contact", ID, nullable=False, server_default="0"),
     )
     with op.batch_alter_table("deliveries") as batch:
         batch.add_column(sa.Column("campaign_id", ID, nullable=True))
