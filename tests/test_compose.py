@@ -912,3 +912,20 @@ def test_eml_output_is_always_7bit_crlf(text: str, blob: bytes) -> None:
     assert blob_part.get_content() == blob
     decoded = text_part.get_content()
     assert re.sub(r"\r\n|\r", "\n", decoded) == re.sub(r"\r\n|\r", "\n", text)
+
+
+def test_a_letter_is_the_same_bytes_as_compose() -> None:
+    from relaylane.delivery.compose import compose_letter, letterhead
+
+    head = letterhead("Acme News <news@news.acme.test>", "help@acme.test")
+    for subject, text, html in (
+        ("Hello", "Hi\n", "<p>Hi</p>\n"),
+        ("Grüße, Jürgen", "Lange Zeile " * 40 + "\n", "<p>é</p>"),
+    ):
+        letter = compose_letter(head, subject, text, html)
+        full = compose(
+            from_="Acme News <news@news.acme.test>", subject=subject, text=text, html=html,
+            reply_to="help@acme.test",
+        )  # fmt: skip
+        strip = re.compile(rb"=+\d{19}==")  # the random MIME boundary
+        assert strip.sub(b"B", letter) == strip.sub(b"B", full.body)

@@ -126,6 +126,7 @@ async def test_a_campaign_survives_pause_resume_and_a_restart_and_its_links_work
     relays = [SimRelay(Behaviour(delay=0.1)) for _ in range(3)]
     for sim in relays:
         await sim.__aenter__()
+    servers: list[asyncio.subprocess.Process] = []  # killed at the end, whatever happens
     try:
         cfg = write_config(tmp_path, store_url, [s.port for s in relays], unused_tcp_port)
         code, out = await asyncio.to_thread(
@@ -150,6 +151,7 @@ async def test_a_campaign_survives_pause_resume_and_a_restart_and_its_links_work
         received = lambda: sum(len(s.received) for s in relays)  # noqa: E731
 
         proc, ports, _ = await start_serve(cfg)
+        servers.append(proc)
         await _until(lambda: received() >= 40, proc, cfg)
         code, out = await asyncio.to_thread(run, "campaign", "pause", "dec", "-c", cfg)
         assert code == 0, out
@@ -169,6 +171,7 @@ async def test_a_campaign_survives_pause_resume_and_a_restart_and_its_links_work
         assert stopped_at < CONTACTS + 1
 
         proc, ports, _ = await start_serve(cfg)
+        servers.append(proc)
         await _until(lambda: received() >= CONTACTS + 1, proc, cfg)  # + the proof
 
         def finished() -> bool:
@@ -182,6 +185,10 @@ async def test_a_campaign_survives_pause_resume_and_a_restart_and_its_links_work
         await _check_links(api, relays, cfg)
         await _stop(proc)
     finally:
+        for proc in servers:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
         for sim in relays:
             await sim.__aexit__(None, None, None)
     _check_messages(relays)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 from relaylane.campaigns.render import CompiledTemplate, Template, compile_template
-from relaylane.delivery.compose import compose
+from relaylane.delivery.compose import compose_letter, letterhead
 
 SPEC_VERSION = 1
 SPEC_MAGIC = b'{"relaylane_campaign":'  # how a stored body is recognised as a spec
@@ -59,6 +59,7 @@ class Personalizer:
     def __init__(self, spec: CampaignSpec) -> None:
         self.spec = spec
         self.compiled: CompiledTemplate = compile_template(spec.template)
+        self.head = letterhead(spec.from_header, spec.reply_to)
 
     def message(
         self, fields: Mapping[str, object], html_hook: Callable[[str], str] | None = None
@@ -67,11 +68,4 @@ class Personalizer:
         lines). `html_hook` rewrites the rendered HTML (tracking). Raises RenderError."""
         rendered = self.compiled.render(fields)
         html = html_hook(rendered.html) if html_hook is not None else rendered.html
-        composed = compose(
-            from_=self.spec.from_header,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=html,
-            reply_to=self.spec.reply_to,
-        )
-        return composed.body
+        return compose_letter(self.head, rendered.subject, rendered.text, html)

@@ -37,8 +37,11 @@ __all__ = [
     "OWNED_HEADERS",
     "Attachment",
     "Composed",
+    "Letterhead",
     "compose",
+    "compose_letter",
     "forbidden_header",
+    "letterhead",
 ]
 
 # SMTP line endings; headers we did not touch are written as they came (refold_source
@@ -200,6 +203,34 @@ def compose(
         to_addrs=to_addrs,
         cc_addrs=cc_addrs,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Letterhead:
+    """From and Reply-To checked and encoded once, for many messages that differ only in
+    subject and body (a campaign's, rendered per contact): `compose_letter`."""
+
+    from_addr: Address
+    head: tuple[tuple[str, str], ...]  # encoded (From, Reply-To)
+    utf8: bool
+
+
+def letterhead(from_: str, reply_to: str | None = None) -> Letterhead:
+    sender = parse_address(from_, field="--from")
+    named = [("From", sender.header())]
+    if reply_to is not None:
+        named.append(("Reply-To", parse_address(reply_to, field="--reply-to").header()))
+    head, utf8 = _encoded(named)
+    return Letterhead(sender, tuple(head), utf8)
+
+
+def compose_letter(head: Letterhead, subject: str, text: str, html: str) -> bytes:
+    """The stored-body bytes of one letter: `compose(...).body` for the same From,
+    Reply-To, subject, text and HTML, without parsing the addresses again."""
+    check_header_value("Subject", subject)
+    encoded, _ = _encoded([("Subject", subject)])
+    parts = [(sub, c, _text_cte(c)) for sub, c in (("plain", text), ("html", html))]
+    return mime_text.render([*head.head, *encoded], [], parts)
 
 
 def forbidden_header(name: str) -> str | None:

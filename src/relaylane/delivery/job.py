@@ -92,3 +92,4 @@ class Job:
     full: set[str] = field(default_factory=set)  # relays at a warm-up or cap limit for it
     strategy: Strategy | None = None  # a campaign's own strategy; None: the lane's
     admitted: float = 0.0  # when this worker took the claim in hand
+    contact: tuple[str, str] | None = None  # a campaign delivery's contact, until rendered

@@ -309,7 +309,7 @@ class Worker:
         for claim in claims:
             self._bodies.move_to_end(claim.message_id)
             job = Job(claim, self._bodies[claim.message_id], lane, admitted=now)
-            if claim.contact_id is not None and not self._personalize(job, contacts or {}):
+            if claim.contact_id is not None and not self._campaign_job(job, contacts or {}):
                 continue
             domain = claim.recipient.rpartition("@")[2]
             job.group = (groups or {}).get(domain) or self.groups.cached(domain) or job.group
@@ -330,21 +330,35 @@ class Worker:
         self._finish(job, stopped_with_campaign(job.claim, stopped.cancelled, self.clock.now()))
         return True
 
-    def _personalize(self, job: Job, contacts: dict[int, tuple[str, str]]) -> bool:
-        """Render a campaign delivery's body for its contact; False when it cannot be
-        (the delivery fails as a render error, never sent)."""
+    def _campaign_job(self, job: Job, contacts: dict[int, tuple[str, str]]) -> bool:
+        """A campaign delivery: its contact and its campaign's strategy (its body is
+        rendered just before sending, in its relay's connection, so that rendering a
+        claimed batch never holds up the event loop); False when it cannot be sent."""
         claim = job.claim
-        contact = contacts.get(claim.contact_id or 0)
+        job.contact = contacts.get(claim.contact_id or 0)
         try:
-            if contact is None:
+            if job.contact is None:
                 raise ValueError(f"contact {claim.contact_id} no longer exists")
-            bodies = self.campaign_bodies
-            job.body = bodies.render(claim.message_id, job.body, claim.id, contact,
-                                     self.outgoing.ring)  # fmt: skip
-            job.strategy = Strategy(bodies.strategy(claim.message_id, job.body))
+            job.strategy = Strategy(self.campaign_bodies.strategy(claim.message_id, job.body))
+        except ValueError as exc:  # a spec this version cannot read
+            self._finish(job, unrenderable(claim, self.clock.now(), str(exc)))
+            return False
+        return True
+
+    def _personalize(self, job: Job) -> bool:
+        """Render a campaign delivery's body for its contact (once per claim); False when
+        it cannot be (the delivery fails as a render error, never sent)."""
+        if job.contact is None:
+            return True  # not a campaign delivery, or rendered already
+        claim, contact = job.claim, job.contact
+        try:
+            job.body = self.campaign_bodies.render(
+                claim.message_id, job.body, claim.id, contact, self.outgoing.ring
+            )
         except (RenderError, ValueError) as exc:
             self._finish(job, unrenderable(claim, self.clock.now(), str(exc)))
             return False
+        job.contact = None
         return True
 
     def _route(self, job: Job, now: float) -> str | None:
@@ -414,6 +428,8 @@ class Worker:
                 ready = self.pacer.admit(cfg, job.group, self.clock.now(), job.body.from_domain)
                 if ready > 0:
                     self._wait_for_pace(job, cfg.name, ready)
+                    continue
+                if not self._personalize(job):
                     continue
                 try:
                     sender = self.outgoing.envelope_sender(job, cfg)
