@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/health.py
 	$(BIN)/python bench/events.py
 	bench/throughput --skip-postfix --events
+	$(BIN)/python bench/campaign.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

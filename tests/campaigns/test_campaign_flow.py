@@ -3,6 +3,7 @@ for each contact, DKIM-signed, sticky per provider over three real loopback rela
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
@@ -33,6 +34,14 @@ from tests.helpers import lane, make_config, relay
 def _to(data: bytes) -> str:
     msg = email.message_from_bytes(data, policy=email.policy.default)
     return str(msg["To"])
+
+
+def _states(store: Store) -> Counter[str]:
+    """Deliveries of campaign "dec" by state (summed over relays and providers)."""
+    out: Counter[str] = Counter()
+    for row in store.campaigns.status_rows(store.campaigns.get("dec").id):
+        out[row.state] += row.count
+    return out
 
 
 def _text(data: bytes) -> tuple[str, str]:
@@ -120,8 +129,7 @@ async def test_role_accounts_are_never_mailed_on_an_outreach_lane(
         await run_worker(cfg, store)
         got = sorted(_to(m.data) for m in sim.received)
     assert role not in got and len(got) == 4
-    rows = {r.state: r.count for r in store.campaigns.status_rows(store.campaigns.get("dec").id)}
-    assert rows == {"sent": 4, "suppressed": 1}
+    assert _states(store) == {"sent": 4, "suppressed": 1}
 
 
 async def test_max_per_hour_queues_no_more_than_that_per_hour(
@@ -194,3 +202,60 @@ def test_create_refuses_a_transactional_lane_and_weighted_across_identities(
         new_campaign(cfg, lane="news", strategy="random", **common)
     # both relays are plain MTAs with the same return path and signer: one identity
     assert new_campaign(cfg, lane="news", strategy="weighted", **common).strategy == "weighted"
+
+
+async def test_hard_bounces_over_the_limit_pause_the_campaign_with_the_reason(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    bounce = Behaviour(rcpt_rules=[(r"user(1|2)\d*@", "550 5.1.1 no such user")])
+    async with SimRelay(bounce) as sim:
+        cfg = campaign_config(store_url, [sim.port], tmp_path)
+        cfg = cfg.model_copy(
+            update={"campaigns": cfg.campaigns.model_copy(update={"min_deliveries": 20})}
+        )
+        add_contacts(store, 30)
+        create_and_start(cfg, store)
+        await run_worker(cfg, store)
+    campaign = store.campaigns.get("dec")
+    assert campaign.state is CampaignState.PAUSED
+    assert campaign.reason is not None and campaign.reason.startswith("hard-bounce rate")
+    assert "over 5.0%" in campaign.reason
+
+
+async def test_retry_failed_resends_only_what_failed_for_a_non_address_reason(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    behaviour = Behaviour(
+        rcpt_rules=[(r"user0@", "451 4.3.0 try later"), (r"user1@", "550 5.1.1 no such user")]
+    )
+    async with SimRelay(behaviour) as sim:
+        cfg = campaign_config(store_url, [sim.port], tmp_path, max_age="1s")
+        add_contacts(store, 4)
+        create_and_start(cfg, store)
+        await run_worker(cfg, store)  # user0 is deferred until its max_age: failed
+        await asyncio.sleep(1.1)
+        await run_worker(cfg, store)
+        states = _states(store)
+        assert states == {"failed": 1, "bounced": 1, "sent": 2}
+        assert store.campaigns.get("dec").state is CampaignState.FINISHED
+        sim.behaviour.rcpt_rules = [(r"user1@", "550 5.1.1 no such user")]  # user0 recovers
+        requeued = store.campaigns.retry_failed("dec", time.time(), 3600.0)
+        assert requeued == 1
+        assert store.campaigns.get("dec").state is CampaignState.RUNNING
+        await run_worker(cfg, store)
+        got = [str(_to(m.data)) for m in sim.received]
+    assert got.count("user0@gmail.test") == 1 and "user1@outlook.test" not in got
+    assert len(got) == 3  # user2 and user3 once each, user0 once after the retry
+    assert store.campaigns.retry_failed("dec", time.time(), 3600.0) == 0  # nothing left
+    assert store.campaigns.get("dec").state is CampaignState.FINISHED
+
+
+async def test_cancel_stops_what_was_not_sent(store: Store, store_url: str, tmp_path: Path) -> None:
+    cfg = campaign_config(store_url, [2700], tmp_path)
+    add_contacts(store, 10)
+    create_and_start(cfg, store)
+    CampaignFeeder(store.campaigns, store.tracking, cfg).tick_sync(time.time())
+    assert store.campaigns.cancel("dec", time.time()) == 10
+    assert _states(store) == {"cancelled": 10}
+    with pytest.raises(InputError, match="only a running campaign can pause"):
+        store.campaigns.pause("dec", "x", time.time())

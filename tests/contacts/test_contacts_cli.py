@@ -70,6 +70,7 @@ def test_import_json_shape(tmp_path: Path, store_url: str) -> None:
         "duplicates": 1,
         "role_accounts": 1,
         "kept_unsubscribed": 0,
+        "confirmations_queued": 0,
         "warnings": [ROLE_WARNING],
     }
     assert report["bad_rows"][0]["reason"].startswith("invalid email")

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from relaylane import __version__
 from relaylane.api import (
+    routes_confirm,
     routes_info,
     routes_messages,
     routes_metrics,
@@ -89,6 +90,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(routes_webhooks.router)
     app.include_router(routes_unsubscribe.router)  # /u/{token}: no API key, not in the schema
     app.include_router(routes_tracking.router)  # /t/o/, /t/c/: no API key, not in the schema
+    app.include_router(routes_confirm.router)  # /c/{token}: double opt-in, likewise
     _add_metrics(app, ctx)
     app.add_middleware(BodyLimit, limit=ctx.config.http.max_request_size)
     for kind in (ApiError, RequestValidationError, HTTPException, Unavailable, InputError,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from relaylane.campaigns.states import CampaignState
-from relaylane.config.models import Config
+from relaylane.config.models import Config, LaneConfig
 from relaylane.delivery.pacer import DEFAULT_PROVIDER
 from relaylane.policy.vocabulary import DeliveryState
 from relaylane.store import Store
@@ -84,7 +85,15 @@ class Progress:
         }
 
 
-def progress(config: Config, store: Store, name: str, now: float) -> Progress:
+# (lane, deliveries, provider split, From domain, now) -> (finish time, what binds it)
+Forecaster = Callable[[LaneConfig, int, dict[str, float], str, float], tuple[float | None, str]]
+
+
+def progress(
+    config: Config, store: Store, name: str, now: float, forecast: Forecaster | None = None
+) -> Progress:
+    """The campaign's counts; with `forecast` (the pacing forecast of `relaylane plan`),
+    an estimated finish too."""
     campaign = store.campaigns.get(name)
     totals = dict.fromkeys(COLUMNS, 0)
     by_relay: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COLUMNS, 0))
@@ -111,7 +120,9 @@ def progress(config: Config, store: Store, name: str, now: float) -> Progress:
     recent = store.campaigns.sent_in_last(campaign.id, now - RATE_WINDOW)
     rate = recent * 3600.0 / RATE_WINDOW
     split = {p: float(sum(c.values())) for p, c in by_provider.items() if p in config.providers()}
-    finish, notes = _finish(config, store, campaign, remaining, split, now)
+    finish, notes = (
+        _finish(config, campaign, remaining, split, now, forecast) if forecast else (None, [])
+    )
     return Progress(
         campaign,
         totals,
@@ -128,11 +139,11 @@ def progress(config: Config, store: Store, name: str, now: float) -> Progress:
 
 def _finish(
     config: Config,
-    store: Store,
     campaign: CampaignRow,
     remaining: int,
     by_provider: dict[str, float],
     now: float,
+    forecast: Forecaster,
 ) -> tuple[float | None, list[str]]:
     """When the rest should be sent: the pacing forecast (`relaylane plan`) for what is
     left, split across providers as the campaign's deliveries so far, never sooner than
@@ -140,17 +151,14 @@ def _finish(
     notes: list[str] = []
     if campaign.state is not CampaignState.RUNNING or remaining == 0:
         return None, notes
-    from relaylane.cli.plan import make_plan
-
     lane = config.lane_by_name(campaign.lane)
     domain = campaign.from_header.rpartition("@")[2].rstrip(">").strip().lower()
     total = sum(by_provider.values())
     split = {p: n / total for p, n in by_provider.items()} if total else {DEFAULT_PROVIDER: 1.0}
-    plan = make_plan(config, lane, remaining, split, now, store, now, domain)
-    finish = plan.forecast.finish_time
+    finish, binding = forecast(lane, remaining, split, domain, now)
     if campaign.max_per_hour:
         floor = now + remaining / campaign.max_per_hour * 3600.0
         finish = None if finish is None else max(finish, floor)
     if finish is None:
-        notes.append(plan.binding or "the pacing forecast does not finish within its horizon")
+        notes.append(binding or "the pacing forecast does not finish within its horizon")
     return finish, notes

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from relaylane.campaigns.lifecycle import new_campaign, proofs, start
-from relaylane.campaigns.report import COLUMNS, Progress, progress
+from relaylane.campaigns.report import COLUMNS, Forecaster, Progress, progress
 from relaylane.campaigns.states import CampaignStrategy
 from relaylane.cli.common import (
     ConfigOption,
@@ -32,6 +32,9 @@ from relaylane.cli.common import (
     user_errors,
 )
 from relaylane.cli.keys import _when
+from relaylane.cli.plan import make_plan
+from relaylane.config.models import Config, LaneConfig
+from relaylane.store import Store
 
 app = typer.Typer(
     help="Campaigns: one template to a list or segment, paced over a lane's relays.",
@@ -261,18 +264,37 @@ def status(
         cfg = load(config)
         with store_for(cfg) as store:
             if json:
-                print_json(progress(cfg, store, name, time.time()).as_json())
+                print_json(
+                    progress(cfg, store, name, time.time(), _forecaster(cfg, store)).as_json()
+                )
                 return
             if not watch:
-                console.print(_view(progress(cfg, store, name, time.time())))
+                console.print(
+                    _view(progress(cfg, store, name, time.time(), _forecaster(cfg, store)))
+                )
                 return
             with Live(console=console, auto_refresh=False) as live:
                 try:
                     while True:
-                        live.update(_view(progress(cfg, store, name, time.time())), refresh=True)
+                        live.update(
+                            _view(progress(cfg, store, name, time.time(), _forecaster(cfg, store))),
+                            refresh=True,
+                        )
                         time.sleep(interval)
                 except KeyboardInterrupt:
                     return
+
+
+def _forecaster(cfg: Config, store: Store) -> Forecaster:
+    """The estimate `relaylane plan` would give for what is left of the campaign."""
+
+    def forecast(
+        lane: LaneConfig, count: int, split: dict[str, float], domain: str, now: float
+    ) -> tuple[float | None, str]:
+        plan = make_plan(cfg, lane, count, split, now, store, now, domain)
+        return plan.forecast.finish_time, plan.binding or ""
+
+    return forecast
 
 
 def _view(p: Progress) -> Group:

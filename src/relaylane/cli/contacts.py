@@ -34,6 +34,8 @@ from relaylane.cli.common import (
     user_errors,
 )
 from relaylane.cli.keys import _when
+from relaylane.config.models import Config
+from relaylane.contacts.confirm import confirmations
 from relaylane.contacts.csv_rows import (
     Contact,
     ImportSummary,
@@ -92,6 +94,7 @@ class Tally:
     new: int = 0
     updated: int = 0
     kept_unsubscribed: int = 0
+    confirmations: int = 0  # double opt-in requests queued
 
     def as_dict(self, file: Path, list_name: str) -> dict[str, object]:
         s = self.summary
@@ -105,6 +108,7 @@ class Tally:
             "duplicates": s.duplicates,
             "role_accounts": s.roles,
             "kept_unsubscribed": self.kept_unsubscribed,
+            "confirmations_queued": self.confirmations,
             "warnings": [ROLE_WARNING] if s.roles else [],
         }
 
@@ -184,6 +188,21 @@ def import_(
         help="Our field = CSV column pairs, e.g. email=Email,first_name=First "
         "(only mapped columns are read).",
     ),
+    double_opt_in: bool = typer.Option(
+        False,
+        "--double-opt-in",
+        help="Make the list double opt-in: new members wait as pending until they confirm "
+        "through a signed link, sent to each through a transactional lane.",
+    ),
+    confirm_from: str | None = typer.Option(
+        None, "--confirm-from", help="From of the confirmation requests (double opt-in)."
+    ),
+    confirm_lane: str | None = typer.Option(
+        None, "--confirm-lane", help="Lane of the confirmations (default: first transactional)."
+    ),
+    confirm_subject: str | None = typer.Option(
+        None, "--confirm-subject", help="Subject of the confirmations."
+    ),
     config: Path | None = ConfigOption,
     json: bool = JsonOption,
 ) -> None:
@@ -196,10 +215,22 @@ def import_(
             raise InputError("FILE", f"{file} is not a file", "check the path")
         try:
             with store_for(cfg) as store:
-                list_id = store.contacts.ensure_list(name)
+                list_id = store.contacts.ensure_list(name, True if double_opt_in else None)
+                started = time.time()
+                if double_opt_in and confirm_from is None:
+                    raise InputError(
+                        "--confirm-from",
+                        "a double opt-in list sends confirmation requests, which need a From",
+                        "add --confirm-from 'Acme <no-reply@tx.acme.example>'",
+                    )
                 tally = _read_file(
                     file, parsed, store, list_id, progress=console.is_terminal and not json
                 )
+                if confirm_from is not None:
+                    tally.confirmations = _send_confirmations(
+                        cfg, store, list_id, name, started, confirm_from, confirm_lane,
+                        confirm_subject,
+                    )  # fmt: skip
         except OSError as exc:
             raise InputError(
                 "FILE", f"cannot read {file}: {exc.strerror or exc}", "check the path"
@@ -207,6 +238,29 @@ def import_(
     _report(tally, file, name, json)
     if tally.summary.good == 0 and tally.summary.bad > 0:
         raise typer.Exit(1)  # every row was refused: nothing stored
+
+
+def _send_confirmations(
+    cfg: Config,
+    store: Store,
+    list_id: int,
+    list_name: str,
+    since: float,
+    from_: str,
+    lane: str | None,
+    subject: str | None,
+) -> int:
+    """Queue a confirmation request to each member this import left pending."""
+    pending = store.contacts.pending_since(list_id, since)
+    now = time.time()
+    ring = store.token_keys.ring(now)
+    for start in range(0, len(pending), BATCH):
+        messages = confirmations(
+            cfg, ring, list_id, list_name, pending[start : start + BATCH],
+            from_=from_, lane=lane, subject=subject, now=now,
+        )  # fmt: skip
+        store.queue.enqueue(messages)
+    return len(pending)
 
 
 def _report(tally: Tally, file: Path, list_name: str, json: bool) -> None:
@@ -228,6 +282,12 @@ def _report(tally: Tally, file: Path, list_name: str, json: bool) -> None:
         f"{s.duplicates:,} duplicate(s)",
         highlight=False,
     )
+    if tally.confirmations:
+        console.print(
+            f"double opt-in: {tally.confirmations:,} confirmation request(s) queued; those "
+            "members are pending until they confirm",
+            highlight=False,
+        )
     if tally.kept_unsubscribed:
         console.print(
             f"{tally.kept_unsubscribed:,} had unsubscribed from {escape(list_name)} and "

@@ -92,16 +92,60 @@ class SqlContacts:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def ensure_list(self, name: str) -> int:
-        """The id of the list `name`, created (single opt-in) if it does not exist."""
+    def ensure_list(self, name: str, double_opt_in: bool | None = None) -> int:
+        """The id of the list `name`, created (single opt-in unless `double_opt_in`) if it
+        does not exist; `double_opt_in` True or False also sets an existing list's rule."""
         with self.engine.begin() as conn:
             conn.execute(
                 _insert(conn, lists)
-                .values(name=name, created_at=time.time())
+                .values(name=name, created_at=time.time(), double_opt_in=bool(double_opt_in))
                 .on_conflict_do_nothing(index_elements=["name"])
             )
             found: int = conn.execute(sa.select(L.id).where(L.name == name)).scalar_one()
+            if double_opt_in is not None:
+                conn.execute(
+                    lists.update().where(L.id == found).values(double_opt_in=double_opt_in)
+                )
         return found
+
+    def pending_since(self, list_id: int, since: float) -> list[tuple[int, str]]:
+        """(contact id, email) of the list's members waiting for their confirmation who
+        were added at or after `since` (an import's new members)."""
+        stmt = (
+            sa.select(M.contact_id, C.email)
+            .join(contacts, C.id == M.contact_id)
+            .where(M.list_id == list_id, M.status == MemberStatus.PENDING, M.added_at >= since)
+            .order_by(M.contact_id)
+        )
+        with self.engine.connect() as conn:
+            return [(cid, email) for cid, email in conn.execute(stmt)]
+
+    def confirm(self, list_id: int, contact_id: int, now: float) -> bool | None:
+        """A pending member confirmed (double opt-in): subscribed from now. True when it
+        changed now, False when it was already subscribed, None when there is no such
+        pending or subscribed member (unsubscribed members stay unsubscribed)."""
+        with self.engine.begin() as conn:
+            status = conn.execute(
+                sa.select(M.status).where(M.list_id == list_id, M.contact_id == contact_id)
+            ).scalar()
+            if status == MemberStatus.SUBSCRIBED:
+                return False
+            if status != MemberStatus.PENDING:
+                return None
+            conn.execute(
+                list_members.update()
+                .where(M.list_id == list_id, M.contact_id == contact_id)
+                .values(
+                    status=MemberStatus.SUBSCRIBED,
+                    subscribed_at=now,
+                    source=sa.func.coalesce(M.source, "double opt-in"),
+                )
+            )
+        return True
+
+    def list_name(self, list_id: int) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(L.name).where(L.id == list_id)).scalar()
 
     def import_batch(self, list_id: int, batch: Sequence[Contact], now: float) -> Imported:
         """Upsert contacts and their membership of `list_id`: one transaction per
@@ -279,6 +323,7 @@ def _import_chunk(
     joins = []
     refreshes = []
     kept = 0
+    double = bool(conn.execute(sa.select(L.double_opt_in).where(L.id == list_id)).scalar())
     for key, contact_id in ids.items():
         contact = by_key[key]
         status = status_of.get(contact_id)
@@ -287,8 +332,9 @@ def _import_chunk(
                 {
                     "list_id": list_id,
                     "contact_id": contact_id,
-                    "status": MemberStatus.SUBSCRIBED,
-                    "subscribed_at": contact.subscribed_at,
+                    # double opt-in: consent counts from the confirmation
+                    "status": MemberStatus.PENDING if double else MemberStatus.SUBSCRIBED,
+                    "subscribed_at": None if double else contact.subscribed_at,
                     "source": contact.source,
                     "added_at": now,
                 }
