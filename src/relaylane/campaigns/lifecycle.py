@@ -7,12 +7,12 @@ import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from relaylane.campaigns import segments
 from relaylane.campaigns.render import RenderError, compile_template, validate_sample
 from relaylane.campaigns.spec import CampaignSpec, Personalizer, contact_fields
 from relaylane.campaigns.states import CampaignState, CampaignStrategy
+from relaylane.config.durations import parse_instant
 from relaylane.config.models import Config, LaneConfig
 from relaylane.contacts.csv_rows import role_account
 from relaylane.delivery.addresses import parse_address
@@ -92,7 +92,7 @@ def new_campaign(
         reply_to=reply_to,
         strategy=chosen.value,
         send_window=window,
-        not_before=_instant(not_before) if not_before else None,
+        not_before=parse_instant(not_before) if not_before else None,
         max_per_hour=max_per_hour,
         tracking=tracking,
     )
@@ -164,20 +164,6 @@ def _window(config: Config, window: str | None, tz: str | None) -> str | None:
     except WindowError as exc:
         raise InputError("--send-window", str(exc), f"write it like {FORMS}") from None
     return text
-
-
-def _instant(text: str) -> float:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise InputError(
-            "--not-before",
-            f"{text!r} is not a date and time with a zone",
-            'write it like "2026-12-01T08:00:00+01:00" or "2026-12-01 07:00Z"',
-        )
-    return moment.timestamp()
 
 
 def start(config: Config, store: Store, name: str, now: float) -> Started:

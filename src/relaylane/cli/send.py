@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -17,6 +16,7 @@ from relaylane.cli.common import (
     store_for,
     user_errors,
 )
+from relaylane.config.durations import parse_instant
 from relaylane.delivery.addresses import (
     parse_address,
     parse_recipient_lines,
@@ -131,7 +131,7 @@ def send(
             else None
         )
         origin = Origin(
-            not_before=_instant(not_before) if not_before else None, send_window=send_window
+            not_before=parse_instant(not_before) if not_before else None, send_window=send_window
         )
         message = build_message(
             cfg, lane, composed, recipients, time.time(), mail_from=sender, origin=origin
@@ -152,17 +152,3 @@ def send(
         return
     for p in pairs:
         console.print(f"{p['id']}\t{p['recipient']}", highlight=False)
-
-
-def _instant(text: str) -> float:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise InputError(
-            "--not-before",
-            f"{text!r} is not a date and time with a zone",
-            'write it like "2026-12-01T08:00:00+01:00" or "2026-12-01 07:00Z"',
-        )
-    return moment.timestamp()

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
+
+from relaylane.errors import InputError
 
 # Seconds per unit, largest first: the order units must appear in a combined duration.
 UNITS: dict[str, int] = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
@@ -122,3 +125,18 @@ def _validate_duration(value: Any) -> Any:
 
 # A configuration duration: accepts every form above, stored as float seconds.
 Duration = Annotated[float, BeforeValidator(_validate_duration)]
+
+
+def parse_instant(text: str) -> float:
+    """--not-before: an ISO 8601 date and time with a zone, as Unix seconds."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InputError(
+            "--not-before",
+            f"{text!r} is not a date and time with a zone",
+            'write it like "2026-12-01T08:00:00+01:00" or "2026-12-01 07:00Z"',
+        )
+    return moment.timestamp()
