@@ -36,6 +36,7 @@ from relaylane.api.errors import (
 )
 from relaylane.api.limits import BodyLimit
 from relaylane.api.schemas import BatchIn, MessageIn
+from relaylane.dashboard import routes as dashboard_routes
 from relaylane.errors import InputError, PermissionDenied, Unavailable
 from relaylane.monitor.prometheus import Metrics
 
@@ -91,6 +92,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(routes_unsubscribe.router)  # /u/{token}: no API key, not in the schema
     app.include_router(routes_tracking.router)  # /t/o/, /t/c/: no API key, not in the schema
     app.include_router(routes_confirm.router)  # /c/{token}: double opt-in, likewise
+    app.include_router(dashboard_routes.router)  # /, /login, /logout: a session cookie
     _add_metrics(app, ctx)
     app.add_middleware(BodyLimit, limit=ctx.config.http.max_request_size)
     for kind in (ApiError, RequestValidationError, HTTPException, Unavailable, InputError,

@@ -46,7 +46,7 @@ async def status(ctx: Ctx, principal: Reader) -> r.Status:
 async def relays(ctx: Ctx, principal: Reader) -> r.Relays:
     report = await _report(ctx)
     paths = await ctx.in_thread(ctx.store.health.paths)
-    return r.Relays(relays=[_relay(ctx.config, name, report, paths) for name in _names(ctx)])
+    return r.Relays(relays=[relay_view(ctx.config, name, report, paths) for name in _names(ctx)])
 
 
 @router.get("/v1/lanes", tags=["status"], summary="Lanes: configuration and counts",
@@ -85,7 +85,10 @@ def _path(h: PathHealth) -> dict[str, object]:
             "until": h.until, "reason": h.reason or None}  # fmt: skip
 
 
-def _relay(config: Config, name: str, report: StatusReport, paths: Sequence[StoredPath]) -> r.Relay:
+def relay_view(
+    config: Config, name: str, report: StatusReport, paths: Sequence[StoredPath]
+) -> r.Relay:
+    """One relay as /v1/relays (and the dashboard) show it."""
     relay = config.relay_by_name(name)
     own = next((p.health for p in paths if p.relay == name and p.provider == ""), None)
     own = own or PathHealth(HealthState.HEALTHY, Cause.NONE, 0.0)
