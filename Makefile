@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit peer bench clean
+.PHONY: demo test lint typecheck unit peer browser bench clean
 
 $(STAMP): pyproject.toml
 	@PY=$(PY) bash scripts/ensure-system.sh
@@ -28,7 +28,11 @@ typecheck: $(STAMP)
 peer:
 	@bash bench/ensure-postfix.sh || echo "Postfix unavailable: the interop tests will be skipped"
 
-unit: $(STAMP) peer
+# Chromium drives the dashboard's browser tests (Debian's package; no browser download).
+browser:
+	@bash scripts/ensure-browser.sh || echo "Chromium unavailable: the browser tests will be skipped"
+
+unit: $(STAMP) peer browser
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -93,6 +93,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(routes_tracking.router)  # /t/o/, /t/c/: no API key, not in the schema
     app.include_router(routes_confirm.router)  # /c/{token}: double opt-in, likewise
     app.include_router(dashboard_routes.router)  # /, /login, /logout: a session cookie
+    app.mount("/static", dashboard_routes.static_files(), name="static")  # its CSS, served here
     _add_metrics(app, ctx)
     app.add_middleware(BodyLimit, limit=ctx.config.http.max_request_size)
     for kind in (ApiError, RequestValidationError, HTTPException, Unavailable, InputError,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from relaylane.api.auth import Ctx, _lookup
@@ -32,6 +33,13 @@ from relaylane.store.credentials import ApiKeyRow
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def static_files() -> StaticFiles:
+    """The dashboard's own assets (nothing comes from a CDN)."""
+    return StaticFiles(directory=Path(__file__).parent / "static")
+
+
 MAX_FORM = 16 * 1024
 _HEADERS = {
     "Cache-Control": "no-store",
