@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import Api
+from relaylane.delivery.operator import pause_path
+from tests.api.conftest import Api, add_key
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -60,4 +62,29 @@ async def test_log_in_see_the_relays_and_log_out_without_console_errors(
     assert await page.locator("[data-lane=marketing]").is_visible()
     await page.click("header button[type=submit]")
     await page.wait_for_url(base + "/login")
+    assert problems == []
+
+
+async def test_an_admin_resumes_a_paused_relay_after_confirming(api: Api, browser: Browser) -> None:
+    pause_path(api.store, "r1", None, time.time(), "test", "relay maintenance")
+    page = await browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    base = str(api.client.base_url).rstrip("/")
+    admin = add_key(api.store, scopes=("admin",))
+    await page.goto(base + "/login")
+    await page.fill("input[name=api_key]", admin)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(base + "/")
+    assert await page.locator("[data-relay=r1] .state").inner_text() == "paused"
+    await page.click("[data-relay=r1] h3 a")
+    await page.wait_for_url(base + "/relays/r1")
+    assert "relay maintenance" in await page.content()
+    await page.click("button[value=resume]")
+    assert "Yes, resume" in await page.content()  # confirmed before anything changes
+    assert api.store.health.current("r1", "", time.time()).state.value == "paused"
+    await page.click("button[value=confirm]")
+    await page.wait_for_url(base + "/relays/r1")
+    assert await page.locator("[data-relay=r1] h2 .state").inner_text() == "healthy"
+    assert "dashboard:" in await page.locator("table.history").inner_text()
     assert problems == []

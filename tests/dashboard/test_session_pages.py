@@ -71,3 +71,30 @@ async def test_a_revoked_key_ends_its_sessions(api: Api) -> None:
     key_id = reader.split("_")[1]
     api.store.credentials.revoke_api_key(key_id, time.time())
     assert (await api.client.get("/")).status_code == 303
+
+
+async def test_relay_actions_need_admin_and_the_csrf_token_and_a_confirmation(api: Api) -> None:
+    client = api.client
+    assert (await client.post("/login", data={"api_key": api.token})).status_code == 303
+    page = await client.get("/relays/r1")
+    assert page.status_code == 200 and "Pause" not in page.text  # read scope: no buttons
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    refused = await client.post("/relays/r1/pause", data={"csrf": csrf.group(1), "confirm": "yes"})
+    assert refused.status_code == 403  # send+read key: not admin
+    admin = add_key(api.store, scopes=("admin",))
+    assert (await client.post("/login", data={"api_key": admin})).status_code == 303
+    page = await client.get("/relays/r1")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None and "Pause" in page.text
+    forged = await client.post("/relays/r1/pause", data={"csrf": "nope", "confirm": "yes"})
+    assert forged.status_code == 403
+    ask = await client.post("/relays/r1/pause", data={"csrf": token.group(1)})
+    assert ask.status_code == 200 and "Yes, pause" in ask.text
+    assert api.store.health.current("r1", "", time.time()).state.value == "healthy"
+    done = await client.post(
+        "/relays/r1/pause", data={"csrf": token.group(1), "confirm": "yes", "reason": "x"}
+    )
+    assert done.status_code == 303
+    assert api.store.health.current("r1", "", time.time()).state.value == "paused"
+    assert (await client.get("/relays/nope")).status_code == 404

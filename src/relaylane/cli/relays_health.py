@@ -15,6 +15,7 @@ import typer
 
 from relaylane.cli.common import ConfigOption, console, load, store_for, user_errors
 from relaylane.config import Config
+from relaylane.delivery.operator import pause_path, resume_path
 from relaylane.errors import InputError, RelaylaneError
 from relaylane.monitor.metrics import Metric
 from relaylane.monitor.rates import WINDOWS, rates
@@ -22,9 +23,6 @@ from relaylane.policy.health import (
     RELAY_WIDE,
     HealthState,
     PathHealth,
-    Transition,
-    operator_pause,
-    operator_resume,
 )
 from relaylane.policy.pacing.zones import local_time
 from relaylane.store import Store
@@ -218,14 +216,11 @@ def pause(
     relays (maintenance)."""
     now = time.time()
     who = operator()
-    path = provider or RELAY_WIDE
     with user_errors():
         cfg = load(config)
         check_relay(cfg, relay)
         with store_for(cfg) as store:
-            before = store.health.current(relay, path, now)
-            after = operator_pause(before, now, who, reason, failover)
-            store.health.apply([Transition(relay, path, before, after, {"note": reason}, who)], now)
+            pause_path(store, relay, provider, now, who, reason, failover)
     what = _what(relay, provider)
     if failover:
         done = f"paused {what} for maintenance: its deliveries go to the lane's other relays"
@@ -245,23 +240,15 @@ def resume(
     It is healthy again and the deliveries its pause held are released."""
     now = time.time()
     who = operator()
-    path = provider or RELAY_WIDE
     with user_errors():
         cfg = load(config)
         check_relay(cfg, relay)
         with store_for(cfg) as store:
-            before = store.health.current(relay, path, now)
-            if before.state is HealthState.HEALTHY:
-                console.print(f"{_what(relay, provider)} is healthy: nothing to resume.")
-                return
-            held = store.health.held_counts()
-            after = operator_resume(before, now, who)
-            evidence = {"note": "resumed", "was": before.state.value, "cause": before.cause.value}
-            store.health.apply([Transition(relay, path, before, after, evidence, who)], now)
-    if provider:
-        released = held.get((relay, provider), 0)
-    else:
-        released = sum(n for (r, _), n in held.items() if r == relay)
+            done = resume_path(store, relay, provider, now, who)
+    if done is None:
+        console.print(f"{_what(relay, provider)} is healthy: nothing to resume.")
+        return
+    before, released = done.before, done.released
     console.print(
         f"resumed {_what(relay, provider)} (was {before.state.value}, {before.cause.value}); "
         f"{released:,} held deliveries released. Running workers pick this up within about "

@@ -7,6 +7,7 @@ status report); the dashboard decides nothing itself. Not in /openapi.json.
 from __future__ import annotations
 
 import functools
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from relaylane.dashboard.session import (
     session_cookie,
     session_key_id,
 )
+from relaylane.delivery.operator import pause_path, resume_path
 from relaylane.store.credentials import ApiKeyRow
 
 router = APIRouter(include_in_schema=False)
@@ -104,6 +106,61 @@ async def overview(request: Request, ctx: Ctx) -> Response:
         "lanes": lanes,
     }
     return _render(request, "overview.html", page, 200)
+
+
+@router.get("/relays/{name}")
+async def relay_page(name: str, request: Request, ctx: Ctx) -> Response:
+    principal, cookie, ring = await _session(request, ctx)
+    if principal is None:
+        return RedirectResponse("/login", 303)
+    if name not in {r.name for r in ctx.config.relay}:
+        return _render(request, "missing.html", {"what": f"relay {name}"}, 404)
+    report = await ctx.in_thread(ctx.store.reads.status, ctx.clock.now())
+    paths = await ctx.in_thread(ctx.store.health.paths)
+    events = await ctx.in_thread(functools.partial(ctx.store.health.events, name, limit=50))
+    page = {
+        "principal": principal,
+        "admin": principal.has(Scope.ADMIN),
+        "csrf": csrf_token(ring, cookie),
+        "relay": relay_view(ctx.config, name, report, paths),
+        "events": events,
+        "when": _when,
+    }
+    return _render(request, "relay.html", page, 200)
+
+
+@router.post("/relays/{name}/{action}")
+async def relay_action(name: str, action: str, request: Request, ctx: Ctx) -> Response:
+    """Pause or resume a relay (or one of its provider paths): admins only, with the
+    session's CSRF token, after a confirmation page."""
+    principal, cookie, ring = await _session(request, ctx)
+    if principal is None:
+        return RedirectResponse("/login", 303)
+    form = await _form(request)
+    if not csrf_ok(ring, cookie, form.get(CSRF_FIELD, "")):
+        return _render(request, "missing.html", {"what": "a valid CSRF token"}, 403)
+    if not principal.has(Scope.ADMIN):
+        return _render(request, "missing.html", {"what": "the admin scope"}, 403)
+    known = {r.name for r in ctx.config.relay}
+    if name not in known or action not in ("pause", "resume"):
+        return _render(request, "missing.html", {"what": f"relay {name} / {action}"}, 404)
+    provider = form.get("provider") or None
+    if form.get("confirm") != "yes":
+        page = {"principal": principal, "admin": True, "csrf": form[CSRF_FIELD],
+                "relay": name, "provider": provider, "action": action}  # fmt: skip
+        return _render(request, "confirm.html", page, 200)
+    who = f"dashboard:{principal.name}"
+    now = ctx.clock.now()
+    if action == "pause":
+        reason = form.get("reason") or "paused from the dashboard"
+        await ctx.in_thread(pause_path, ctx.store, name, provider, now, who, reason)
+    else:
+        await ctx.in_thread(resume_path, ctx.store, name, provider, now, who)
+    return RedirectResponse(f"/relays/{name}", 303)
+
+
+def _when(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
 
 
 async def _session(request: Request, ctx: ApiContext) -> tuple[Principal | None, str, KeyRing]:
