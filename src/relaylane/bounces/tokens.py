@@ -53,6 +53,14 @@ class KeyRing:
         self._by_id = {k.id: k for k in keys}
         self._signer = max(keys, key=lambda k: (k.created_at, k.id))
 
+    def key(self, key_id: int) -> TokenKey | None:
+        """The key with this id, retired or not (every purpose's tokens verify with it)."""
+        return self._by_id.get(key_id)
+
+    @property
+    def keys(self) -> tuple[TokenKey, ...]:
+        return tuple(self._by_id.values())
+
     @property
     def signing_key(self) -> TokenKey:
         return self._signer

@@ -55,7 +55,7 @@ def verify_confirm_token(ring: KeyRing, token: str) -> tuple[int, int] | None:
     if base64.b32encode(raw).decode("ascii").rstrip("=").lower() != token:
         return None  # the unused low bit of the last character must be 0: one spelling
     head, mac = raw[:_HEAD], raw[_HEAD:]
-    key = ring._by_id.get(int.from_bytes(head[:2], "big"))
+    key = ring.key(int.from_bytes(head[:2], "big"))
     if key is None or not hmac.compare_digest(mac, _mac(key.secret, head)):
         return None
     return int.from_bytes(head[2:10], "big"), int.from_bytes(head[10:], "big")

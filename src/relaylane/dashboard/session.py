@@ -43,7 +43,7 @@ def session_key_id(ring: KeyRing, cookie: str, now: float) -> str | None:
     if len(parts) != 4 or not parts[0].isdigit() or not parts[2].isdigit():
         return None
     ring_key, key_id, issued, mac = parts
-    key = ring._by_id.get(int(ring_key))
+    key = ring.key(int(ring_key))
     body = f"{ring_key}.{key_id}.{issued}"
     if key is None or not hmac.compare_digest(mac, _mac(key.secret, _SESSION, body)):
         return None
@@ -58,9 +58,7 @@ def csrf_token(ring: KeyRing, cookie: str) -> str:
 
 def csrf_ok(ring: KeyRing, cookie: str, token: str) -> bool:
     """The token was made for this session (by any key the ring holds)."""
-    return any(
-        hmac.compare_digest(token, _mac(k.secret, _CSRF, cookie)) for k in ring._by_id.values()
-    )
+    return any(hmac.compare_digest(token, _mac(k.secret, _CSRF, cookie)) for k in ring.keys)
 
 
 def _mac(secret: bytes, purpose: bytes, body: str) -> str:

@@ -205,7 +205,7 @@ def _key(ring: KeyRing, head: bytes) -> TokenKey | None:
         return None
     # KeyRing has no public lookup by id (see unsubscribe.oneclick._key); every key it
     # holds verifies, retired or not.
-    return ring._by_id.get(int.from_bytes(head[:2], "big"))
+    return ring.key(int.from_bytes(head[:2], "big"))
 
 
 def _mac(secret: bytes, purpose: bytes, data: bytes) -> bytes:

@@ -55,7 +55,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import collapse_rfc2231_value
 
-from relaylane.bounces.tokens import MAC_BYTES, TOKEN_CHARS, KeyRing, TokenKey
+from relaylane.bounces.tokens import MAC_BYTES, TOKEN_CHARS, KeyRing
 from relaylane.delivery.addresses import refuse_unsafe_chars
 from relaylane.delivery.headers import check_header_value, encode_value
 from relaylane.errors import InputError
@@ -121,15 +121,10 @@ def verify_unsubscribe_token(ring: KeyRing, token: str) -> int | None:
     except (binascii.Error, ValueError):  # pragma: no cover - the pattern admits only base32
         return None
     head, mac = raw[:10], raw[10:]
-    key = _key(ring, int.from_bytes(head[:2], "big"))
+    key = ring.key(int.from_bytes(head[:2], "big"))
     if key is None or not hmac.compare_digest(mac, _mac(key.secret, head)):
         return None
     return int.from_bytes(head[2:], "big")
-
-
-def _key(ring: KeyRing, key_id: int) -> TokenKey | None:
-    # KeyRing has no public lookup by id; it should grow one (`KeyRing.key(key_id)`).
-    return ring._by_id.get(key_id)
 
 
 def _mac(secret: bytes, head: bytes) -> bytes:
