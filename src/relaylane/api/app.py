@@ -36,7 +36,8 @@ from relaylane.api.errors import (
 )
 from relaylane.api.limits import BodyLimit
 from relaylane.api.schemas import BatchIn, MessageIn
-from relaylane.dashboard import routes as dashboard_routes
+from relaylane.dashboard import routers as dashboard_routers
+from relaylane.dashboard.web import static_files
 from relaylane.errors import InputError, PermissionDenied, Unavailable
 from relaylane.monitor.prometheus import Metrics
 
@@ -92,8 +93,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(routes_unsubscribe.router)  # /u/{token}: no API key, not in the schema
     app.include_router(routes_tracking.router)  # /t/o/, /t/c/: no API key, not in the schema
     app.include_router(routes_confirm.router)  # /c/{token}: double opt-in, likewise
-    app.include_router(dashboard_routes.router)  # /, /login, /logout: a session cookie
-    app.mount("/static", dashboard_routes.static_files(), name="static")  # its CSS, served here
+    for page in dashboard_routers():  # /, /login, /relays/..., ...: a session cookie
+        app.include_router(page)
+    app.mount("/static", static_files(), name="static")  # its CSS, JS and charts, served here
     _add_metrics(app, ctx)
     app.add_middleware(BodyLimit, limit=ctx.config.http.max_request_size)
     for kind in (ApiError, RequestValidationError, HTTPException, Unavailable, InputError,

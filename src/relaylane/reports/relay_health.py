@@ -77,7 +77,7 @@ def relay_health(
     `every_path`) with their held counts, and the relay's held total."""
     own = {p.provider: p.health for p in paths if p.relay == relay}
     providers: list[dict[str, Any]] = []
-    names = sorted(set(own) | {p for (r, p) in held if r == relay} - {RELAY_WIDE})
+    names = sorted((set(own) | {p for (r, p) in held if r == relay}) - {RELAY_WIDE})
     for provider in names:
         h = own.get(provider)
         if not every_path and (h is None or h.state is HealthState.HEALTHY):

@@ -46,20 +46,34 @@ class LaneBacklog:
 def lane_backlog(conn: sa.Connection, lanes: Iterable[str] | None = None) -> dict[str, LaneBacklog]:
     """Each lane's waiting deliveries (only `lanes` when given; a lane with nothing waiting
     is absent unless named)."""
+    return _backlog(conn, D.lane, lanes)
+
+
+def relay_backlog(
+    conn: sa.Connection, relays: Iterable[str] | None = None
+) -> dict[str, LaneBacklog]:
+    """The same per relay: the waiting deliveries routed to each (not yet routed ones,
+    which wait for a relay of their lane, are only in `lane_backlog`)."""
+    return _backlog(conn, D.relay, relays)
+
+
+def _backlog(
+    conn: sa.Connection, column: sa.ColumnElement[str | None], names: Iterable[str] | None
+) -> dict[str, LaneBacklog]:
     stmt = (
-        sa.select(D.lane, D.state, sa.func.count(), sa.func.min(D.created_at))
-        .where(D.state.in_(WAITING_STATES))
-        .group_by(D.lane, D.state)
+        sa.select(column, D.state, sa.func.count(), sa.func.min(D.created_at))
+        .where(D.state.in_(WAITING_STATES), column.is_not(None))
+        .group_by(column, D.state)
     )
-    named = None if lanes is None else sorted(set(lanes))
+    named = None if names is None else sorted(set(names))
     if named is not None:
-        stmt = stmt.where(D.lane.in_(named))
-    counts: dict[str, dict[str, int]] = {lane: {} for lane in named or ()}
+        stmt = stmt.where(column.in_(named))
+    counts: dict[str, dict[str, int]] = {name: {} for name in named or ()}
     oldest: dict[str, float] = {}
-    for lane, state, n, first in conn.execute(stmt):
-        counts.setdefault(lane, {})[state] = int(n)
+    for name, state, n, first in conn.execute(stmt):
+        counts.setdefault(name, {})[state] = int(n)
         if first is not None:
-            oldest[lane] = min(float(first), oldest.get(lane, math.inf))
+            oldest[name] = min(float(first), oldest.get(name, math.inf))
     return {
-        lane: LaneBacklog(lane, by_state, oldest.get(lane)) for lane, by_state in counts.items()
+        name: LaneBacklog(name, by_state, oldest.get(name)) for name, by_state in counts.items()
     }

@@ -21,7 +21,7 @@ from relaylane.bounces.report import Event
 from relaylane.monitor.metrics import Metric, is_metric, metrics_of_attempt
 from relaylane.monitor.tally import BucketCount, campaign_of, minute_start
 from relaylane.policy.vocabulary import BounceClass, Outcome, Stage
-from relaylane.store.backlog import LaneBacklog, lane_backlog
+from relaylane.store.backlog import LaneBacklog, lane_backlog, relay_backlog
 from relaylane.store.schema import deliveries, messages, metric_buckets
 
 __all__ = [
@@ -141,6 +141,32 @@ class SqlMetrics:
         """What waits in each lane now (queue depth by state, oldest queued)."""
         with self.engine.connect() as conn:
             return lane_backlog(conn, lanes)
+
+    def relay_backlog(self, relays: Iterable[str] | None = None) -> dict[str, LaneBacklog]:
+        """What waits on each relay now (routed to it: depth by state, oldest queued)."""
+        with self.engine.connect() as conn:
+            return relay_backlog(conn, relays)
+
+    def per_bucket(
+        self,
+        since: float,
+        until: float,
+        metrics: Iterable[str],
+        *,
+        relay: str | None = None,
+        lane: str | None = None,
+        provider: str | None = None,
+        campaign: str | None = None,
+    ) -> list[tuple[float, str, int]]:
+        """(bucket start, metric, total) of the named metrics for each stored bucket
+        starting in [since, until), oldest first: the points of a time series
+        (`monitor.series` puts them into steps)."""
+        filters = {"relay": relay, "lane": lane, "provider": provider, "campaign": campaign}
+        stmt = _where(sa.select(B.start, B.metric, sa.func.sum(B.n)), since, until, filters)
+        stmt = stmt.where(B.metric.in_(sorted(set(metrics)))).group_by(B.start, B.metric)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(B.start)).all()
+        return [(float(start), str(metric), int(n)) for start, metric, n in rows if n]
 
 
 def _where(stmt: _Select, since: float, until: float, filters: dict[str, str | None]) -> _Select:
