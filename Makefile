@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit peer browser bench clean
+.PHONY: demo test lint typecheck unit peer browser bench screenshots clean
 
 $(STAMP): pyproject.toml
 	@PY=$(PY) bash scripts/ensure-system.sh
@@ -17,8 +17,8 @@ demo: $(STAMP)
 	$(BIN)/relaylane demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -47,6 +47,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/events.py
 	bench/throughput --skip-postfix --events
 	$(BIN)/python bench/campaign.py
+
+# PNGs of the dashboard's main pages for the README (not part of the test command).
+screenshots: $(STAMP) browser
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -133,6 +133,17 @@ async def build_world(workdir: Path, throttle_after: int = 300) -> DemoWorld:
     host = RelayHost(throttle_after)
     ports = await asyncio.to_thread(host.start)
     ports["tx-primary"] = refusing_port()
+    domains = await asyncio.to_thread(demo_domains, workdir / "keys")
+    data = demo_config_data(workdir, ports, domains)
+    config = load_config_data(data, source="<demo>", base_dir=workdir, env={})
+    return DemoWorld(config=config, relays=host)
+
+
+def demo_config_data(
+    workdir: Path, ports: dict[str, int], domains: dict[str, object]
+) -> dict[str, object]:
+    """The demo's configuration, with the relays at `ports` (also read back by
+    `make screenshots`, which shows a finished demo's store in the dashboard)."""
 
     def relay(name: str, conns: int) -> dict[str, object]:
         return {
@@ -149,7 +160,7 @@ async def build_world(workdir: Path, throttle_after: int = 300) -> DemoWorld:
 
     data = {
         "store": {"url": f"sqlite:///{workdir / 'demo.db'}"},
-        "domain": await asyncio.to_thread(demo_domains, workdir / "keys"),
+        "domain": domains,
         # The demo's recipients all sit under .example, one provider group; the loopback
         # relays stand for many providers, so the catch-all rate is raised for the demo.
         "provider": {"default": {"rate": "2000/s"}},
@@ -188,5 +199,4 @@ async def build_world(workdir: Path, throttle_after: int = 300) -> DemoWorld:
             },
         ],
     }
-    config = load_config_data(data, source="<demo>", base_dir=workdir, env={})
-    return DemoWorld(config=config, relays=host)
+    return data
