@@ -15,6 +15,7 @@ from relaylane.clock import Clock
 from relaylane.config.models import Config
 from relaylane.delivery.board import RelayState
 from relaylane.delivery.stats import WorkerStats
+from relaylane.doctor.dns import Resolver
 from relaylane.errors import Unavailable
 from relaylane.intake.committer import STORE_RETRY_AFTER, Committer
 from relaylane.store import Store
@@ -38,6 +39,7 @@ class ApiContext:
     key_cache_seconds: float = 2.0  # how long a checked API key is trusted (revocation lag)
     ingest: FeedbackIngest | None = None  # records provider webhook events
     stats: WorkerStats | None = None  # an in-process worker's counters, for /metrics
+    resolver: Resolver | None = None  # the dashboard doctor's DNS; None: the system's
 
     async def in_thread(self, fn: Callable[..., T], *args: object) -> T:
         """Run a blocking store call off the event loop; a store that cannot be reached

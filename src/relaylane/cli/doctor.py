@@ -26,6 +26,7 @@ from relaylane.config import Config
 from relaylane.doctor.dns import DnsResolver
 from relaylane.doctor.report import Check, counts, exit_code
 from relaylane.doctor.run import run_doctor
+from relaylane.reports.doctor import doctor_json
 from relaylane.store.engine import create_engine
 from relaylane.store.schema import metadata
 
@@ -52,7 +53,7 @@ def doctor(
                 run_doctor(cfg, resolver, engine=engine, check_relays=not no_relays)
             )
     if json:
-        print_json({"checks": [c.as_dict() for c in checks], "counts": counts(checks)})
+        print_json(doctor_json(checks))
     else:
         _table(checks)
     raise typer.Exit(exit_code(checks))

@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -31,11 +30,9 @@ from relaylane.cli.common import (
     user_errors,
 )
 from relaylane.cli.keys import _when
-from relaylane.config import Config
-from relaylane.config.durations import DurationError, parse_duration
-from relaylane.delivery.addresses import parse_address
 from relaylane.errors import InputError, NotFoundError
-from relaylane.policy.suppression import Reason, Scope, ScopeKind, Source
+from relaylane.policy.suppression import Reason, Scope, Source
+from relaylane.reports import suppressions
 from relaylane.store import Store
 from relaylane.store.suppressions import NewSuppression, SuppressionRow
 
@@ -48,9 +45,9 @@ app = typer.Typer(
 )
 
 CHUNK = 1000  # rows per store transaction on import
-EXPORT_COLUMNS = ("email", "scope", "reason", "source", "created_at", "expires_at", "note")
+EXPORT_COLUMNS = suppressions.EXPORT_COLUMNS
 SCOPE_HELP = "global, lane:NAME or list:NAME."
-SCOPE_EXAMPLE = "e.g. global, lane:transactional or list:spring-news"
+SCOPE_EXAMPLE = suppressions.SCOPE_EXAMPLE
 _EVERYTHING = 2**62  # `list` takes a limit; export wants every entry
 
 ScopeOption = typer.Option("global", "--scope", help=f"Where it applies: {SCOPE_HELP}")
@@ -58,73 +55,17 @@ FilterScopeOption = typer.Option(None, "--scope", help=f"Only this scope: {SCOPE
 ReasonOption = typer.Option(Reason.MANUAL, "--reason", help="Why it is suppressed.")
 
 
-# --- parsing user input -------------------------------------------------------------
+# --- parsing user input (shared with the dashboard: relaylane.reports.suppressions) ----
 
-
-def _address(text: str, field_name: str = "ADDRESS") -> str:
-    return parse_address(text, field=field_name, allow_display_name=False).addr
-
-
-def _lane_names(cfg: Config) -> tuple[str, ...]:
-    return tuple(lane.name for lane in cfg.lane)
-
-
-def _scope(text: str, field_name: str, lanes: Sequence[str] | None = None) -> Scope:
-    """Parse a scope; with `lanes`, a lane scope must name one of them."""
-    try:
-        scope = Scope.parse(text)
-    except ValueError as exc:
-        raise InputError(field_name, str(exc), SCOPE_EXAMPLE) from None
-    if lanes is not None and scope.kind is ScopeKind.LANE and scope.name not in lanes:
-        raise InputError(
-            field_name,
-            f"unknown lane {scope.name!r} in scope {text.strip()!r}",
-            f"use a lane from: {', '.join(lanes)}",
-        )
-    return scope
-
-
-def _reason(text: str, field_name: str) -> Reason:
-    try:
-        return Reason(text.strip().lower())
-    except ValueError:
-        raise InputError(
-            field_name,
-            f"unknown reason {text!r}",
-            "use one of: " + ", ".join(r.value for r in Reason),
-        ) from None
+_address = suppressions.address
+_lane_names = suppressions.lane_names
+_scope = suppressions.scope
+_reason = suppressions.reason
+_from_iso = suppressions.from_iso
 
 
 def _expires_in(text: str | None, now: float) -> float | None:
-    if text is None:
-        return None
-    try:
-        seconds = parse_duration(text)
-    except DurationError as exc:
-        raise InputError("--expires", exc.reason, "e.g. --expires 30d") from None
-    if seconds <= 0:
-        raise InputError("--expires", "the duration must be more than 0", "e.g. --expires 30d")
-    return now + seconds
-
-
-def _iso(t: float | None) -> str:
-    if t is None:
-        return ""
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _from_iso(text: str, field_name: str) -> float | None:
-    if not text.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(
-            field_name, f"{text!r} is not an ISO 8601 time", "e.g. 2030-01-31T12:00:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    return suppressions.expires_in(text, now, "--expires", "--expires 30d")
 
 
 # --- add / remove / list ----------------------------------------------------------------
@@ -146,22 +87,13 @@ def add(
     with user_errors():
         cfg = load(config)
         where = _scope(scope, "--scope", _lane_names(cfg))
-        unique = list(dict.fromkeys(_address(text) for text in addresses))
+        parsed = [_address(text) for text in addresses]
         now = time.time()
         expires_at = _expires_in(expires, now)
-        entries = [
-            NewSuppression(a, where, reason, Source.CLI, note, expires_at, None) for a in unique
-        ]
+        entries = suppressions.new_entries(parsed, where, reason, Source.CLI, note, expires_at)
         with store_for(cfg) as store:
             done = store.suppressions.add(entries, now)
-    summary = {
-        "added": done.added,
-        "already_present": len(entries) - done.added,
-        "stopped": done.stopped,
-        "scope": str(where),
-        "reason": reason.value,
-        "expires_at": _iso(expires_at) or None,
-    }
+    summary = suppressions.add_summary(done, len(entries), where, reason, expires_at)
     if json:
         print_json(summary)
         return
@@ -249,25 +181,11 @@ def export(
         where = None if scope is None else _scope(scope, "--scope")
         with store_for(cfg) as store:
             rows = store.suppressions.list(scope=where, limit=_EVERYTHING)
-    records = [_record(r) for r in rows]
+    records = [suppressions.record(r) for r in rows]
     if json:
         print_json(records)
         return
-    writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-
-
-def _record(r: SuppressionRow) -> dict[str, str]:
-    return {
-        "email": r.address,
-        "scope": r.scope,
-        "reason": r.reason,
-        "source": r.source,
-        "created_at": _iso(r.created_at),
-        "expires_at": _iso(r.expires_at),
-        "note": r.note or "",
-    }
+    suppressions.write_csv(records, sys.stdout)
 
 
 # --- import -------------------------------------------------------------------------------

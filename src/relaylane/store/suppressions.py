@@ -83,6 +83,30 @@ class SqlSuppressions:
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount
 
+    def search(
+        self,
+        *,
+        contains: str = "",
+        scope: Scope | None = None,
+        reason: Reason | None = None,
+        newest_first: bool = True,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[SuppressionRow]:
+        """Entries whose address contains `contains` (matched like suppression matches:
+        the local part case-insensitively), in `scope`, for `reason`; newest first, or
+        oldest first as `list` gives them."""
+        order = S.id.desc() if newest_first else S.id
+        stmt = sa.select(suppressions).order_by(order).limit(limit).offset(offset)
+        if contains.strip():
+            stmt = stmt.where(S.address_key.contains(contains.strip().casefold(), autoescape=True))
+        if scope is not None:
+            stmt = stmt.where(S.scope_kind == scope.kind.value, S.scope_name == scope.name)
+        if reason is not None:
+            stmt = stmt.where(S.reason == reason.value)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(stmt)]
+
     def list(
         self, *, address: str | None = None, scope: Scope | None = None, limit: int = 1000
     ) -> list[SuppressionRow]:
