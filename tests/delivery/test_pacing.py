@@ -78,10 +78,10 @@ async def test_a_provider_throttling_slows_only_that_provider_on_that_relay(
     assert events and {e.provider for e in events} == {"google"}
     assert all("4.7.28" in e.cause and e.action == "slow" for e in events)
     assert {m.rcpt_tos[0] for m in sim.received} == {"c@other.example", "d@other.example"}
-    from relaylane.cli.messages import _pacing_changes  # what `messages show` prints
+    from relaylane.reports.messages import pacing_changes  # what `messages show` prints
 
     throttled = [r for r in store.reads.list_deliveries() if r.recipient == "a@gmail.example"]
-    changes = _pacing_changes(store, store.reads.delivery(throttled[0].id))
+    changes = pacing_changes(store, store.reads.delivery(throttled[0].id))
     assert changes and all(c.provider == "google" and "4.7.28" in c.cause for c in changes)
 
 

@@ -20,6 +20,9 @@ class DeliveryFilter:
     recipient: str | None = None  # local@domain, compared case-insensitively
     since: float | None = None  # created at or after (Unix time)
     before_id: int | None = None  # the cursor: ids below this one
+    until: float | None = None  # created before (Unix time)
+    any_id: int | None = None  # this delivery, or the deliveries of this message
+    header_message_id: str | None = None  # the Message-ID header, "<...>"
 
 
 def page(engine: sa.Engine, where: DeliveryFilter, limit: int) -> list[DeliveryRow]:
@@ -35,6 +38,12 @@ def page(engine: sa.Engine, where: DeliveryFilter, limit: int) -> list[DeliveryR
         stmt = stmt.where(D.created_at >= where.since)
     if where.before_id is not None:
         stmt = stmt.where(D.id < where.before_id)
+    if where.until is not None:
+        stmt = stmt.where(D.created_at < where.until)
+    if where.any_id is not None:
+        stmt = stmt.where(sa.or_(D.id == where.any_id, D.message_id == where.any_id))
+    if where.header_message_id is not None:
+        stmt = stmt.where(D.header_message_id == where.header_message_id)
     with engine.connect() as conn:
         return [DeliveryRow(*row) for row in conn.execute(stmt)]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,11 +20,8 @@ from relaylane.cli.common import (
     store_for,
     user_errors,
 )
-from relaylane.errors import InputError
 from relaylane.policy.vocabulary import DeliveryState
-from relaylane.store import Store
-from relaylane.store.pacing import PacingEvent
-from relaylane.store.reads import DeliveryDetail
+from relaylane.reports.messages import list_deliveries, parse_state, show_report
 
 app = typer.Typer(help="Inspect deliveries.", no_args_is_help=True)
 
@@ -37,16 +33,7 @@ def _ts(t: float | None) -> str:
 
 
 def _state(value: str | None) -> DeliveryState | None:
-    if value is None:
-        return None
-    try:
-        return DeliveryState(value)
-    except ValueError:
-        raise InputError(
-            "--state",
-            f"unknown state {value!r}",
-            "use one of: " + ", ".join(s.value for s in DeliveryState),
-        ) from None
+    return parse_state("--state", value)
 
 
 @app.command("list")
@@ -63,7 +50,7 @@ def list_(
         cfg = load(config)
         wanted = _state(state)
         with store_for(cfg) as store:
-            rows = store.reads.list_deliveries(state=wanted, lane=lane, relay=relay, limit=limit)
+            rows = list_deliveries(store, state=wanted, lane=lane, relay=relay, limit=limit)
     if json:
         print_json(rows)
         return
@@ -96,11 +83,11 @@ def show(
     with user_errors():
         cfg = load(config)
         with store_for(cfg) as store:
-            detail = store.reads.delivery(delivery_id)
-            changes = _pacing_changes(store, detail)
+            report = show_report(store, delivery_id)
     if json:
-        print_json({**detail.as_dict(), "pacing_changes": [asdict(c) for c in changes]})
+        print_json(report.as_dict())
         return
+    detail, changes = report.detail, report.pacing_changes
     d = detail.delivery
     console.print(
         f"[bold]delivery {d.id}[/] (message {d.message_id}) to {escape(d.recipient)}",
@@ -142,20 +129,3 @@ def show(
             f"{change.action}{rate} ({escape(change.cause[:160])})",
             highlight=False,
         )
-
-
-def _pacing_changes(store: Store, detail: DeliveryDetail) -> list[PacingEvent]:
-    """Adaptive-backoff and warm-up changes on the relays this delivery used, while it
-    was in relaylane's hands: why it may have waited."""
-    relays = {a.relay for a in detail.attempts if a.relay} | (
-        {detail.delivery.relay} if detail.delivery.relay else set()
-    )
-    start = detail.delivery.created_at
-    end = detail.delivery.updated_at
-    found = [
-        e
-        for relay in sorted(relays)
-        for e in store.pacing.events(relay, limit=500)
-        if start <= e.at <= end + 1
-    ]
-    return sorted(found, key=lambda e: e.at)[-20:]
