@@ -42,8 +42,8 @@ ARGS = [
 PAGES = [
     ("overview.png", "/", "[data-relay]"),
     ("relay.png", "/relays/mkt-c?range=1h", "figure.chart canvas"),
-    ("campaigns.png", "/campaigns", "main"),
     ("messages.png", "/messages", "main table"),
+    ("message.png", "/messages/{bounced}", "main table"),
     ("suppressions.png", "/suppressions", "main"),
 ]
 
@@ -66,6 +66,12 @@ def admin_key(store: Store) -> str:
     return new.token
 
 
+def _a_bounced_delivery(store: Store) -> int:
+    """A delivery whose page has an SMTP refusal in its attempt history."""
+    rows = store.reads.list_deliveries()
+    return next((r.id for r in rows if r.state == "bounced"), rows[0].id)
+
+
 async def photograph(config: Config, store: Store) -> list[Path]:
     from playwright.async_api import async_playwright
 
@@ -84,8 +90,9 @@ async def photograph(config: Config, store: Store) -> list[Path]:
             await page.fill("input[name=api_key]", await asyncio.to_thread(admin_key, store))
             await page.click("form[action='/login'] button[type=submit]")
             await page.wait_for_url(base + "/")
+            bounced = await asyncio.to_thread(_a_bounced_delivery, store)
             for name, path, ready in PAGES:
-                await page.goto(base + path)
+                await page.goto(base + path.format(bounced=bounced))
                 await page.locator(ready).first.wait_for(timeout=15_000)
                 saved.append(OUT / name)
                 await page.screenshot(path=str(saved[-1]), full_page=True)

@@ -1,5 +1,6 @@
-"""Creating, checking, starting and proofing campaigns: the rules between the CLI and
-the store. Every refusal is an InputError naming the option, the problem and the fix."""
+"""Creating, checking, starting, proofing, pausing, resuming and cancelling campaigns:
+the rules between the CLI (and the dashboard) and the store. Every refusal is an
+InputError naming the option, the problem and the fix."""
 
 from __future__ import annotations
 
@@ -231,6 +232,28 @@ def start(config: Config, store: Store, name: str, now: float) -> Started:
     store.campaigns.start(campaign, template.version, message, now)
     started = store.campaigns.get(name)
     return Started(started, template.version, started.audience, roles, tuple(warnings))
+
+
+def pause(store: Store, name: str, reason: str, now: float, actor: str | None = None) -> int:
+    """running -> paused (`campaign pause`, the dashboard's Pause): its waiting
+    deliveries are held; returns how many. `actor` (e.g. "dashboard:KEY_ID") is kept
+    with the reason that `campaign status` shows."""
+    why = reason if actor is None else f"{reason} (by {actor})"
+    return store.campaigns.pause(name, why, now)
+
+
+def resume(store: Store, name: str, now: float) -> int:
+    """paused -> running (`campaign resume`, the dashboard's Resume): its held
+    deliveries are due now; returns how many."""
+    return store.campaigns.resume(name, now)
+
+
+def cancel(store: Store, name: str, now: float, actor: str | None = None) -> int:
+    """draft, running or paused -> cancelled (`campaign cancel`, the dashboard's
+    Cancel): what was not sent never will be; returns how many deliveries that is.
+    `actor` is named in the reason that `campaign status` shows."""
+    why = "cancelled by an operator" if actor is None else f"cancelled by {actor}"
+    return store.campaigns.cancel(name, now, why)
 
 
 def _many(errors: Sequence[RenderError]) -> InputError:

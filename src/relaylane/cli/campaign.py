@@ -18,8 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from relaylane.campaigns import lifecycle
 from relaylane.campaigns.lifecycle import new_campaign, proofs, start
-from relaylane.campaigns.report import COLUMNS, Forecaster, Progress, progress
+from relaylane.campaigns.report import COLUMNS, Progress
 from relaylane.campaigns.states import CampaignStrategy
 from relaylane.cli.common import (
     ConfigOption,
@@ -27,14 +28,13 @@ from relaylane.cli.common import (
     console,
     err_console,
     load,
+    operator,
     print_json,
     store_for,
     user_errors,
 )
 from relaylane.cli.keys import _when
-from relaylane.cli.plan import make_plan
-from relaylane.config.models import Config, LaneConfig
-from relaylane.store import Store
+from relaylane.reports.campaigns import list_report, status_progress, status_report
 
 app = typer.Typer(
     help="Campaigns: one template to a list or segment, paced over a lane's relays.",
@@ -118,21 +118,7 @@ def list_(config: Path | None = ConfigOption, json: bool = JsonOption) -> None:
         with store_for(cfg) as store:
             rows = store.campaigns.all()
     if json:
-        print_json(
-            [
-                {
-                    "name": r.name,
-                    "state": r.state.value,
-                    "reason": r.reason,
-                    "list": r.list_name,
-                    "lane": r.lane,
-                    "audience": r.audience,
-                    "fed": r.fed,
-                    "created_at": r.created_at,
-                }
-                for r in rows
-            ]
-        )
+        print_json(list_report(rows))
         return
     table = Table(title=f"{len(rows)} campaign(s)")
     for column in ("name", "state", "list", "lane", "audience", "queued so far", "created"):
@@ -213,7 +199,7 @@ def pause(
     with user_errors():
         cfg = load(config)
         with store_for(cfg) as store:
-            held = store.campaigns.pause(name, reason, time.time())
+            held = lifecycle.pause(store, name, reason, time.time(), actor=operator())
     console.print(f"paused {escape(name)}; {held} waiting delivery(ies) held", highlight=False)
 
 
@@ -223,7 +209,7 @@ def resume(name: str = NameArg, config: Path | None = ConfigOption) -> None:
     with user_errors():
         cfg = load(config)
         with store_for(cfg) as store:
-            due = store.campaigns.resume(name, time.time())
+            due = lifecycle.resume(store, name, time.time())
     console.print(f"resumed {escape(name)}; {due} held delivery(ies) due now", highlight=False)
 
 
@@ -233,7 +219,7 @@ def cancel(name: str = NameArg, config: Path | None = ConfigOption) -> None:
     with user_errors():
         cfg = load(config)
         with store_for(cfg) as store:
-            count = store.campaigns.cancel(name, time.time())
+            count = lifecycle.cancel(store, name, time.time(), actor=operator())
     console.print(f"cancelled {escape(name)}; {count} delivery(ies) not sent", highlight=False)
 
 
@@ -264,37 +250,20 @@ def status(
         cfg = load(config)
         with store_for(cfg) as store:
             if json:
-                print_json(
-                    progress(cfg, store, name, time.time(), _forecaster(cfg, store)).as_json()
-                )
+                print_json(status_report(cfg, store, name, time.time()))
                 return
             if not watch:
-                console.print(
-                    _view(progress(cfg, store, name, time.time(), _forecaster(cfg, store)))
-                )
+                console.print(_view(status_progress(cfg, store, name, time.time())))
                 return
             with Live(console=console, auto_refresh=False) as live:
                 try:
                     while True:
                         live.update(
-                            _view(progress(cfg, store, name, time.time(), _forecaster(cfg, store))),
-                            refresh=True,
+                            _view(status_progress(cfg, store, name, time.time())), refresh=True
                         )
                         time.sleep(interval)
                 except KeyboardInterrupt:
                     return
-
-
-def _forecaster(cfg: Config, store: Store) -> Forecaster:
-    """The estimate `relaylane plan` would give for what is left of the campaign."""
-
-    def forecast(
-        lane: LaneConfig, count: int, split: dict[str, float], domain: str, now: float
-    ) -> tuple[float | None, str]:
-        plan = make_plan(cfg, lane, count, split, now, store, now, domain)
-        return plan.forecast.finish_time, plan.binding or ""
-
-    return forecast
 
 
 def _view(p: Progress) -> Group:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sys
@@ -100,3 +101,12 @@ def age(seconds: float | None) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f}h"
     return f"{seconds / 86400:.1f}d"
+
+
+def operator() -> str:
+    """The actor of an operator's command: "operator:<login name>"."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in the environment or the user database
+        user = "unknown"
+    return f"operator:{user}"

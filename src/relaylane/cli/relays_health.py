@@ -4,13 +4,12 @@ path's state, held deliveries and rates, and the operator's commands `relays pau
 
 from __future__ import annotations
 
-import getpass
 import time
 from pathlib import Path
 
 import typer
 
-from relaylane.cli.common import ConfigOption, console, load, store_for, user_errors
+from relaylane.cli.common import ConfigOption, console, load, operator, store_for, user_errors
 from relaylane.config import Config
 from relaylane.delivery.operator import pause_path, resume_path
 from relaylane.errors import InputError, RelaylaneError
@@ -51,15 +50,6 @@ ProviderOption = typer.Option(
     "default: the relay as a whole.",
     show_default=False,
 )
-
-
-def operator() -> str:
-    """The actor of an operator's command: "operator:<login name>"."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in the environment or the user database
-        user = "unknown"
-    return f"operator:{user}"
 
 
 def check_relay(cfg: Config, name: str) -> None:

@@ -355,7 +355,7 @@ class SqlCampaigns:
                 ).rowcount
             )
 
-    def cancel(self, name: str, now: float) -> int:
+    def cancel(self, name: str, now: float, reason: str = "cancelled by an operator") -> int:
         """draft, running or paused -> cancelled; waiting deliveries are cancelled."""
         states = (CampaignState.DRAFT, CampaignState.RUNNING, CampaignState.PAUSED)
         with self.engine.begin() as conn:
@@ -365,7 +365,7 @@ class SqlCampaigns:
                 "cancel",
                 states,
                 CampaignState.CANCELLED,
-                "cancelled by an operator",
+                reason,
                 now,
             )
             conn.execute(campaigns.update().where(C.id == cid).values(finished_at=now))
