@@ -43,6 +43,10 @@ from relaylane.store.engine import create_engine, upgrade  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("RELAYLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TABLES = (
+    "audit_log",
+    "lane_states",
+    "quota_counts",
+    "processes",
     "tracking_events",
     "campaigns",
     "list_members",

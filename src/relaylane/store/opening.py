@@ -7,6 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from relaylane.store.audit import SqlAudit
 from relaylane.store.campaigns import SqlCampaigns
 from relaylane.store.contacts import SqlContacts
 from relaylane.store.credentials import SqlCredentials
@@ -43,6 +44,7 @@ class Store:
     templates: SqlTemplates
     campaigns: SqlCampaigns
     tracking: SqlTracking
+    audit: SqlAudit
 
     def close(self) -> None:
         self.engine.dispose()
@@ -70,6 +72,7 @@ def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) 
         templates=SqlTemplates(engine),
         campaigns=SqlCampaigns(engine),
         tracking=SqlTracking(engine),
+        audit=SqlAudit(engine),
     )
 
 

@@ -34,6 +34,8 @@ messages = sa.Table(
     # a send's own timing: no earlier than `not_before`, only inside `send_window`
     sa.Column("not_before", sa.Float, nullable=True),
     sa.Column("send_window", sa.String(128), nullable=True),
+    # when retention emptied the body (all its deliveries long final); None: kept
+    sa.Column("pruned_at", sa.Float, nullable=True),
 )
 
 deliveries = sa.Table(
@@ -124,6 +126,8 @@ api_keys = sa.Table(
     sa.Column("lanes", sa.Text, nullable=False),  # comma-separated, in order
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float, nullable=True),
+    sa.Column("hourly_quota", sa.Integer, nullable=True),  # messages an hour; None: no quota
+    sa.Column("daily_quota", sa.Integer, nullable=True),  # messages a day; None: no quota
 )
 
 smtp_users = sa.Table(
@@ -136,6 +140,8 @@ smtp_users = sa.Table(
     sa.Column("notify", sa.String(16), nullable=False, server_default="none"),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float, nullable=True),
+    sa.Column("hourly_quota", sa.Integer, nullable=True),
+    sa.Column("daily_quota", sa.Integer, nullable=True),
 )
 
 # One row per Idempotency-Key and API key: the request's hash and the answer it got,
@@ -450,4 +456,57 @@ tracking_events = sa.Table(
     sa.Index("ix_tracking_campaign", "campaign_id", "kind"),
     sa.Index("ix_tracking_contact", "contact_id", "at"),
     sa.Index("ix_tracking_delivery", "delivery_id"),
+)
+
+
+# -- operations (0010) -------------------------------------------------------------------
+# Every operator action: who, when, what with which arguments, and its effect (counts).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),  # operator:<user>, key:<id>, ...
+    sa.Column("action", sa.String(48), nullable=False),  # an AuditAction value
+    sa.Column("target", sa.String(255), nullable=False, server_default=""),
+    sa.Column("args", sa.Text, nullable=False, server_default="{}"),  # JSON object
+    sa.Column("effect", sa.Text, nullable=False, server_default="{}"),  # JSON object
+    sa.Index("ix_audit_at", "at"),
+    sa.Index("ix_audit_action", "action", "at"),
+)
+
+# A lane an operator paused: workers claim nothing of it until it is resumed.
+lane_states = sa.Table(
+    "lane_states",
+    metadata,
+    sa.Column("lane", sa.String(64), primary_key=True),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+# Messages accepted per API key or SMTP user ("key:<id>", "smtp:<name>") and period.
+quota_counts = sa.Table(
+    "quota_counts",
+    metadata,
+    sa.Column("principal", sa.String(160), nullable=False),
+    sa.Column("period", sa.String(4), nullable=False),  # hour | day
+    sa.Column("period_start", sa.Float, nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("principal", "period", "period_start", name="pk_quota_counts"),
+)
+
+# Each running serve or worker process, its heartbeat and the configuration it runs.
+processes = sa.Table(
+    "processes",
+    metadata,
+    sa.Column("id", sa.String(96), primary_key=True),  # host:pid:start
+    sa.Column("role", sa.String(16), nullable=False),  # serve | worker
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("seen_at", sa.Float, nullable=False),
+    sa.Column("config_hash", sa.String(64), nullable=False),  # sha256 of the file's bytes
+    sa.Column("config_loaded_at", sa.Float, nullable=False),
 )
