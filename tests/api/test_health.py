@@ -60,6 +60,9 @@ async def test_openapi_documents_every_route_and_answer(start_api: Any) -> None:
         "/v1/status",
         "/v1/relays",
         "/v1/lanes",
+        "/v1/lanes/{lane}/{action}",
+        "/v1/queue",
+        "/v1/queue/{action}",
         "/healthz",
         "/v1/webhooks/ses",
         "/v1/webhooks/sendgrid",
@@ -67,7 +70,7 @@ async def test_openapi_documents_every_route_and_answer(start_api: Any) -> None:
         "/v1/webhooks/postmark",
     }
     send = paths["/v1/messages"]["post"]
-    assert set(send["responses"]) == {"202", "400", "401", "403", "413", "422", "503"}
+    assert set(send["responses"]) == {"202", "400", "401", "403", "413", "422", "429", "503"}
     assert send["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/MessageIn"
     }

@@ -106,6 +106,10 @@ OPERATIONS = {
     ("GET", "/v1/status"): BOTH,
     ("GET", "/v1/relays"): BOTH,
     ("GET", "/v1/lanes"): BOTH,
+    # queue control needs the admin scope: the fuzzing key (send, read) is refused (403)
+    ("GET", "/v1/queue"): BOTH,
+    ("POST", "/v1/queue/{action}"): BOTH,
+    ("POST", "/v1/lanes/{lane}/{action}"): BOTH,
     ("GET", "/healthz"): [GenerationMode.POSITIVE],
     # webhooks: not configured here (404, documented); no API key to negate
     ("POST", "/v1/webhooks/ses"): [GenerationMode.POSITIVE],

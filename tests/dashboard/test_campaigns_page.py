@@ -255,6 +255,11 @@ def test_the_cli_prints_the_report_the_pages_show_and_acts_through_the_same_code
     assert code == 0 and "cancelled dec; 0 delivery(ies) not sent" in out
     assert store.campaigns.get("dec").state is CampaignState.CANCELLED
     assert store.campaigns.get("dec").reason == f"cancelled by operator:{getpass.getuser()}"
+    audited = [(e.actor, e.action) for e in store.audit.entries(action="campaign", limit=3)]
+    me = f"operator:{getpass.getuser()}"
+    assert audited == [
+        (me, "campaign.cancel"), (me, "campaign.resume"), (me, "campaign.pause")
+    ]  # fmt: skip
 
 
 def _states(store: Store, campaign_id: int) -> dict[str, int]:

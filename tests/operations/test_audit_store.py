@@ -26,7 +26,11 @@ def test_entries_are_listed_newest_first_and_filtered(store: Store) -> None:
 
 
 def test_an_entry_in_a_failed_transaction_is_not_kept(store: Store) -> None:
-    with pytest.raises(RuntimeError), store.engine.begin() as conn:
-        record_in(conn, 1.0, "operator:ann", AuditAction.QUEUE_CANCEL, "", {}, {"cancelled": 3})
-        raise RuntimeError("the action failed")
+    def failing_action() -> None:
+        with store.engine.begin() as conn:
+            record_in(conn, 1.0, "operator:ann", AuditAction.QUEUE_CANCEL, "", {}, {"n": 3})
+            raise RuntimeError("the action failed")
+
+    with pytest.raises(RuntimeError):
+        failing_action()
     assert store.audit.entries() == []

@@ -18,6 +18,7 @@ from relaylane.api import (
     routes_info,
     routes_messages,
     routes_metrics,
+    routes_queue,
     routes_tracking,
     routes_unsubscribe,
     routes_webhooks,
@@ -89,6 +90,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.keys = KeyCache()
     app.include_router(routes_messages.router)
     app.include_router(routes_info.router)
+    app.include_router(routes_queue.router)  # /v1/queue, /v1/lanes/{lane}/pause|resume
     app.include_router(routes_webhooks.router)
     app.include_router(routes_unsubscribe.router)  # /u/{token}: no API key, not in the schema
     app.include_router(routes_tracking.router)  # /t/o/, /t/c/: no API key, not in the schema

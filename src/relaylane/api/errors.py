@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from relaylane.errors import InputError, PermissionDenied
+from relaylane.intake.quota import OverQuota
 
 
 class ErrorCode(StrEnum):
@@ -25,6 +26,7 @@ class ErrorCode(StrEnum):
     MALFORMED_JSON = "malformed_json"  # 400: the body is not (acceptable) JSON
     TOO_LARGE = "too_large"  # 413: the request body is over [http] max_request_size
     UNAVAILABLE = "unavailable"  # 503: retry after Retry-After seconds
+    QUOTA_EXCEEDED = "quota_exceeded"  # 429: the key's message quota; see Retry-After
     CONFLICT = "conflict"  # 422: an Idempotency-Key reused for another request
     INTERNAL = "internal"  # 500: a bug in relaylane
 
@@ -46,6 +48,7 @@ class ApiError(Exception):
         message: str,
         fields: Sequence[FieldProblem] = (),
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -53,19 +56,24 @@ class ApiError(Exception):
         self.message = message
         self.fields = tuple(fields)
         self.headers = dict(headers or {})
+        self.extra = dict(extra or {})  # more members of "error" (e.g. "quota")
 
     def body(self) -> dict[str, object]:
-        return error_body(self.code, self.message, self.fields)
+        return error_body(self.code, self.message, self.fields, self.extra)
 
 
 def error_body(
-    code: ErrorCode, message: str, fields: Sequence[FieldProblem] = ()
+    code: ErrorCode,
+    message: str,
+    fields: Sequence[FieldProblem] = (),
+    extra: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     return {
         "error": {
             "code": code.value,
             "message": message,
             "fields": [{"field": f.field, "problem": f.problem, "fix": f.fix} for f in fields],
+            **(extra or {}),
         }
     }
 
@@ -105,6 +113,20 @@ def unavailable(reason: str, retry_after: float) -> ApiError:
         ErrorCode.UNAVAILABLE,
         f"{reason}; nothing was accepted, retry in {seconds}s",
         headers={"Retry-After": str(seconds)},
+    )
+
+
+def over_quota(over: OverQuota) -> ApiError:
+    """429: the request would exceed the key's hourly or daily message quota; nothing
+    of it was queued. Retry-After: seconds until that quota's period rolls over."""
+    seconds = max(1, math.ceil(over.retry_after))
+    return ApiError(
+        429,
+        ErrorCode.QUOTA_EXCEEDED,
+        f"{over.reason()}; nothing was queued",
+        [FieldProblem(f"quota.{over.quota}", over.reason(), over.fix())],
+        {"Retry-After": str(seconds)},
+        {"quota": over.as_dict()},
     )
 
 

@@ -25,11 +25,13 @@ from relaylane.api.errors import (
     from_input_error,
     from_permission,
     invalid,
+    over_quota,
 )
 from relaylane.api.schemas import MessageIn
 from relaylane.auth.principal import Principal
 from relaylane.config.models import Config
 from relaylane.errors import InputError, PermissionDenied
+from relaylane.intake.quota import QuotaAsk
 from relaylane.records import NewMessage
 from relaylane.store.intake import IdempotencyKey, IntakeItem
 
@@ -98,9 +100,13 @@ async def submit(
     request_hash: str,
     answer: Answer,
 ) -> Response:
-    """Commit `messages` durably (once per Idempotency-Key) and answer."""
+    """Commit `messages` durably (once per Idempotency-Key) and answer; 429 when they
+    would exceed the key's message quota (the whole request: nothing is queued)."""
     idem = None if key is None else IdempotencyKey(principal.name, key, request_hash)
-    outcome = await ctx.committer.submit(IntakeItem(tuple(messages), idem, answer))
+    quota = QuotaAsk.of(principal, ctx.clock.now(), ctx.config.pacing.timezone)
+    outcome = await ctx.committer.submit(IntakeItem(tuple(messages), idem, answer, quota))
+    if outcome.over_quota is not None:
+        raise over_quota(outcome.over_quota)
     if outcome.conflict:
         raise ApiError(
             422,

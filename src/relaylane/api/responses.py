@@ -17,10 +17,26 @@ class ErrorField(BaseModel):
     fix: str
 
 
+class QuotaDetail(BaseModel):
+    """The message quota a 429 refers to."""
+
+    quota: Literal["hourly", "daily"]
+    limit: int = Field(description="Messages allowed in the hour or day.")
+    used: int = Field(description="Messages accepted in this hour or day so far.")
+    asked: int = Field(description="Messages in the refused request.")
+    remaining: int
+    resets_at: Timestamp = Field(description="When the hour or day rolls over (Unix time).")
+    retry_after: int = Field(description="Seconds until then; also the Retry-After header.")
+    raise_with: str = Field(description="The operator's command that raises the quota.")
+
+
 class ErrorDetail(BaseModel):
     code: ErrorCode
     message: str
     fields: list[ErrorField]
+    quota: QuotaDetail | None = Field(
+        None, description="Only with `quota_exceeded` (429): which quota, and when it resets."
+    )
 
 
 class ErrorBody(BaseModel):
@@ -155,6 +171,8 @@ class Lane(BaseModel):
     max_age: float = Field(description="Seconds a delivery may wait before it fails.")
     from_domains: list[str] = Field(description="Empty: any From domain.")
     counts: dict[str, int] = Field(description="Deliveries by state.")
+    paused: bool = Field(False, description="Paused by an operator: no worker claims it.")
+    paused_reason: str | None = None
 
 
 class Relays(BaseModel):
@@ -183,6 +201,7 @@ def _header(description: str) -> dict[str, Any]:
 
 _HEADERS = {
     401: {"headers": {"WWW-Authenticate": _header('Always `Bearer realm="relaylane"`.')}},
+    429: {"headers": {"Retry-After": _header("Seconds until the quota's hour or day ends.")}},
     503: {"headers": {"Retry-After": _header("Seconds to wait before trying again.")}},
 }
 
@@ -195,5 +214,8 @@ _MEANING = {
     413: "The request body is over `[http] max_request_size` (`too_large`).",
     422: "Invalid input (`invalid_input`, each field named with the fix), or an "
     "Idempotency-Key reused for a different request (`conflict`).",
+    429: "Over the API key's hourly or daily message quota (`quota_exceeded`): nothing "
+    "was queued; `error.quota` names the quota, its limit and when it resets; see "
+    "Retry-After.",
     503: "Temporarily unavailable (`unavailable`): store down or queue full; see Retry-After.",
 }

@@ -16,6 +16,7 @@ from relaylane.api.responses import declare
 from relaylane.config.models import Config
 from relaylane.policy.health import Cause, HealthState, PathHealth
 from relaylane.store.health import StoredPath
+from relaylane.store.queue_control import LaneState, SqlQueueControl
 from relaylane.store.reads import StatusReport
 
 router = APIRouter()
@@ -53,6 +54,7 @@ async def relays(ctx: Ctx, principal: Reader) -> r.Relays:
             responses=declare(401, 403, 503))  # fmt: skip
 async def lanes(ctx: Ctx, principal: Reader) -> r.Lanes:
     report = await _report(ctx)
+    states = await ctx.in_thread(SqlQueueControl(ctx.store.engine).lanes)
     return r.Lanes(
         lanes=[
             r.Lane(
@@ -63,10 +65,16 @@ async def lanes(ctx: Ctx, principal: Reader) -> r.Lanes:
                 max_age=lane.max_age,
                 from_domains=list(lane.from_domains),
                 counts=report.by_lane.get(lane.name, {}),
+                paused=_paused(states, lane.name),
+                paused_reason=states[lane.name].reason if _paused(states, lane.name) else None,
             )
             for lane in ctx.config.lane
         ]
     )
+
+
+def _paused(states: dict[str, LaneState], lane: str) -> bool:
+    return lane in states and states[lane].paused
 
 
 async def _report(ctx: ApiContext) -> StatusReport:

@@ -58,7 +58,7 @@ def _body(schema: str) -> dict[str, Any]:
     "forms: parts (`from`, `to`, `text`, ...) or `raw` with an `envelope`.",
     responses={
         202: {"model": Accepted, "description": "Queued"},
-        **declare(400, 401, 403, 413, 422, 503),
+        **declare(400, 401, 403, 413, 422, 429, 503),
     },
     openapi_extra=_body("MessageIn"),
 )
@@ -86,10 +86,12 @@ async def send_message(
     "`results`: `queued` with its delivery ids, or `rejected` with an error (its fields "
     "named relative to the message). All valid messages are queued in one commit. When "
     "none is valid, nothing is queued and the answer is 422 (403 if every one was "
-    "refused for its lane) naming `messages[i].field`.",
+    "refused for its lane) naming `messages[i].field`. The valid messages count "
+    "against the key's message quotas together: if they would exceed one, the whole "
+    "batch is refused with 429 and nothing is queued.",
     responses={
         202: {"model": BatchAccepted, "description": "At least one message queued"},
-        **declare(400, 401, 403, 413, 422, 503),
+        **declare(400, 401, 403, 413, 422, 429, 503),
     },
     openapi_extra=_body("BatchIn"),
 )

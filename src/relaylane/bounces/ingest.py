@@ -68,6 +68,15 @@ class FeedbackIngest:
         self._ring: KeyRing | None = None
         self._ring_at = 0.0
 
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded configuration: classification rules, suppression policy, events."""
+        from relaylane.config.feedback import classifier_for
+
+        self.config = config
+        self.classifier = classifier_for(config.classification)
+        self.policy = config.suppression_policy()
+        self.hooks = config.events.hooks()
+
     # -- mail: DSNs, ARF reports, plain bounces, auto-replies ----------------------
     def report(
         self, raw: bytes, *, source: str, envelope_rcpts: Sequence[str] = ()

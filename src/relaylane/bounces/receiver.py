@@ -112,6 +112,11 @@ class BounceReceiver:
         self._sessions = Sessions()
         self._server: asyncio.Server | None = None
 
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded configuration: the return-path domains it accepts mail for."""
+        self.config = config
+        self.handler.domains = return_path_domains(config)
+
     @property
     def addresses(self) -> list[tuple[str, int]]:
         if self._server is None:

@@ -24,6 +24,7 @@ from relaylane.policy.pacing.windows import FORMS, WindowError, parse_window
 from relaylane.policy.vocabulary import LanePurpose
 from relaylane.records import NewMessage
 from relaylane.store import Store
+from relaylane.store.audit import AuditAction
 from relaylane.store.campaigns import CampaignRow, NewCampaign
 from relaylane.store.templates import check_name
 
@@ -167,7 +168,7 @@ def _window(config: Config, window: str | None, tz: str | None) -> str | None:
     return text
 
 
-def start(config: Config, store: Store, name: str, now: float) -> Started:
+def start(config: Config, store: Store, name: str, now: float, actor: str = "operator") -> Started:
     """Check everything that can be checked before the first message, then start: the
     template version is fixed, rendered for a sample of contacts, and the audience is
     fixed. Nothing is queued when anything is wrong."""
@@ -231,6 +232,8 @@ def start(config: Config, store: Store, name: str, now: float) -> Started:
     }
     store.campaigns.start(campaign, template.version, message, now)
     started = store.campaigns.get(name)
+    effect = {"audience": started.audience, "template_version": template.version}
+    store.audit.record(now, actor, AuditAction.CAMPAIGN_START, f"campaign {name}", {}, effect)
     return Started(started, template.version, started.audience, roles, tuple(warnings))
 
 
@@ -239,13 +242,40 @@ def pause(store: Store, name: str, reason: str, now: float, actor: str | None = 
     deliveries are held; returns how many. `actor` (e.g. "dashboard:KEY_ID") is kept
     with the reason that `campaign status` shows."""
     why = reason if actor is None else f"{reason} (by {actor})"
-    return store.campaigns.pause(name, why, now)
+    held = store.campaigns.pause(name, why, now)
+    _audit(store, now, actor, AuditAction.CAMPAIGN_PAUSE, name, {"reason": reason}, held=held)
+    return held
 
 
-def resume(store: Store, name: str, now: float) -> int:
+def resume(store: Store, name: str, now: float, actor: str | None = None) -> int:
     """paused -> running (`campaign resume`, the dashboard's Resume): its held
     deliveries are due now; returns how many."""
-    return store.campaigns.resume(name, now)
+    due = store.campaigns.resume(name, now)
+    _audit(store, now, actor, AuditAction.CAMPAIGN_RESUME, name, {}, released=due)
+    return due
+
+
+def retry_failed(
+    config: Config, store: Store, name: str, now: float, actor: str | None = None
+) -> int:
+    """Queue again the deliveries that failed for a reason that was neither their
+    address nor a block (`campaign retry-failed`); returns how many."""
+    lane = config.lane_by_name(store.campaigns.get(name).lane)
+    count = store.campaigns.retry_failed(name, now, lane.max_age)
+    _audit(store, now, actor, AuditAction.CAMPAIGN_RETRY, name, {}, queued=count)
+    return count
+
+
+def _audit(
+    store: Store,
+    now: float,
+    actor: str | None,
+    action: AuditAction,
+    name: str,
+    args: dict[str, object],
+    **effect: int,
+) -> None:
+    store.audit.record(now, actor or "operator", action, f"campaign {name}", args, effect)
 
 
 def cancel(store: Store, name: str, now: float, actor: str | None = None) -> int:
@@ -253,7 +283,9 @@ def cancel(store: Store, name: str, now: float, actor: str | None = None) -> int
     Cancel): what was not sent never will be; returns how many deliveries that is.
     `actor` is named in the reason that `campaign status` shows."""
     why = "cancelled by an operator" if actor is None else f"cancelled by {actor}"
-    return store.campaigns.cancel(name, now, why)
+    count = store.campaigns.cancel(name, now, why)
+    _audit(store, now, actor, AuditAction.CAMPAIGN_CANCEL, name, {}, cancelled=count)
+    return count
 
 
 def _many(errors: Sequence[RenderError]) -> InputError:

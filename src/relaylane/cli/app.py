@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from relaylane.cli import (
+    audit,
     bounces,
     campaign,
     contacts,
@@ -15,8 +16,10 @@ from relaylane.cli import (
     events,
     init_check,
     keys,
+    lanes,
     messages,
     plan,
+    queue,
     relays,
     send,
     serve,
@@ -26,6 +29,7 @@ from relaylane.cli import (
     suppress,
     template,
     worker,
+    workers,
 )
 
 app = typer.Typer(
@@ -44,6 +48,8 @@ app.command("status")(status.status)
 app.command("doctor")(doctor.doctor)
 app.command("plan")(plan.plan)
 app.add_typer(relays.app, name="relays")
+app.add_typer(lanes.app, name="lanes")
+app.add_typer(queue.app, name="queue")
 app.command("stats")(stats.stats)
 app.add_typer(messages.app, name="messages")
 app.add_typer(db.app, name="db")
@@ -57,6 +63,8 @@ app.add_typer(dkim.app, name="dkim")
 app.add_typer(template.app, name="template")
 app.add_typer(campaign.app, name="campaign")
 app.command("demo")(demo.demo)
+app.command("audit")(audit.audit)
+app.command("workers")(workers.workers)
 
 
 def main() -> None:

@@ -167,7 +167,7 @@ def start_(
     with user_errors():
         cfg = load(config)
         with store_for(cfg) as store:
-            started = start(cfg, store, name, time.time())
+            started = start(cfg, store, name, time.time(), operator())
     if json:
         print_json(
             {
@@ -209,7 +209,7 @@ def resume(name: str = NameArg, config: Path | None = ConfigOption) -> None:
     with user_errors():
         cfg = load(config)
         with store_for(cfg) as store:
-            due = lifecycle.resume(store, name, time.time())
+            due = lifecycle.resume(store, name, time.time(), actor=operator())
     console.print(f"resumed {escape(name)}; {due} held delivery(ies) due now", highlight=False)
 
 
@@ -231,9 +231,7 @@ def retry_failed(name: str = NameArg, config: Path | None = ConfigOption) -> Non
     with user_errors():
         cfg = load(config)
         with store_for(cfg) as store:
-            campaign = store.campaigns.get(name)
-            lane = cfg.lane_by_name(campaign.lane)
-            count = store.campaigns.retry_failed(name, time.time(), lane.max_age)
+            count = lifecycle.retry_failed(cfg, store, name, time.time(), actor=operator())
     console.print(f"queued {count} failed delivery(ies) of {escape(name)} again", highlight=False)
 
 

@@ -11,7 +11,7 @@ import typer
 
 from relaylane.cli.common import ConfigOption, console, load, operator, store_for, user_errors
 from relaylane.config import Config
-from relaylane.delivery.operator import pause_path, resume_path
+from relaylane.delivery.operator import drain_path, pause_path, resume_path
 from relaylane.errors import InputError, RelaylaneError
 from relaylane.reports.relay_health import (
     SUMMARY_WINDOWS,
@@ -166,7 +166,7 @@ def drain(
                 "to. Add a relay to the lane, or use `relaylane relays pause` to hold them"
             )
         with store_for(cfg) as store:
-            moved = store.health.drain(relay, provider, now, who, reason)
+            moved = drain_path(store, relay, provider, now, who, reason)
     console.print(
         f"drained {moved:,} waiting deliveries of {_what(relay, provider)} to the lane's other "
         f"relays (they avoid {relay}). Running workers pick them up within about a second.",

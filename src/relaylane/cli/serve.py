@@ -31,6 +31,7 @@ def serve(
 
     SIGTERM or Ctrl-C stops it gracefully: it stops accepting, commits what was
     accepted, finishes or releases deliveries in flight, and exits with nothing lost.
+    SIGHUP reloads the configuration file (a bad one keeps the running configuration).
     """
     # aiosmtpd logs every command of every session at INFO: noise (and CPU) at volume.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -57,8 +58,10 @@ async def _run(service: Service) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, service.request_stop)
+    path = service.config.source_path
+    loop.add_signal_handler(signal.SIGHUP, service.request_reload, lambda: load(path))
     try:
         await service.run(_ready)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

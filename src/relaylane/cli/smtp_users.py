@@ -1,4 +1,4 @@
-"""`relaylane smtp-users create|list|revoke`: credentials for SMTP submission."""
+"""`relaylane smtp-users create|list|revoke|quota`: credentials for SMTP submission."""
 
 from __future__ import annotations
 
@@ -15,11 +15,23 @@ from relaylane.cli.common import (
     JsonOption,
     console,
     load,
+    operator,
     print_json,
     store_for,
     user_errors,
 )
-from relaylane.cli.keys import _when, check_lanes
+from relaylane.cli.keys import (
+    DailyOption,
+    DailyQuotaOption,
+    HourlyOption,
+    HourlyQuotaOption,
+    _when,
+    check_lanes,
+    periods,
+    quota_changes,
+    quota_json,
+    quota_text,
+)
 from relaylane.config.models import _check_name
 from relaylane.errors import InputError
 from relaylane.store.credentials import SmtpUserRow
@@ -41,6 +53,8 @@ def create(
     notify: Notify = typer.Option(
         Notify.NONE, "--notify", help="dsn: mail a delivery status notification on failure."
     ),
+    hourly_quota: int | None = HourlyQuotaOption,
+    daily_quota: int | None = DailyQuotaOption,
     config: Path | None = ConfigOption,
     json: bool = JsonOption,
 ) -> None:
@@ -67,6 +81,9 @@ def create(
                 lanes=lane_names,
                 notify=notify,
                 now=time.time(),
+                hourly_quota=hourly_quota,
+                daily_quota=daily_quota,
+                actor=operator(),
             )
     shown = None if password else secret
     if json:
@@ -75,8 +92,8 @@ def create(
     if shown:
         console.print(shown, highlight=False)
     console.print(
-        f"[dim]SMTP user {row.name}: lanes {','.join(row.lanes)}, notify {row.notify}."
-        + (" The password is shown once: store it now.[/]" if shown else "[/]"),
+        f"[dim]SMTP user {row.name}: lanes {','.join(row.lanes)}, notify {row.notify}"
+        f"{_quotas(row)}." + (" The password is shown once: store it now.[/]" if shown else "[/]"),
         highlight=False,
     )
 
@@ -87,20 +104,34 @@ def list_users(
     config: Path | None = ConfigOption,
     json: bool = JsonOption,
 ) -> None:
-    """List SMTP users (never their passwords)."""
+    """List SMTP users (never their passwords), with their quotas and this hour's and
+    today's use (messages accepted)."""
     with user_errors():
         cfg = load(config)
+        hour, day = periods(cfg, time.time())
         with store_for(cfg) as store:
             rows = store.credentials.smtp_users(include_revoked=all_)
+            use = store.credentials.usage("smtp_user", [r.name for r in rows], hour, day)
     if json:
-        print_json([_public(r) for r in rows])
+        print_json(
+            [{**_public(r), **quota_json(r.hourly_quota, r.daily_quota, use[r.name])} for r in rows]
+        )
         return
     table = Table(title=f"{len(rows)} SMTP user(s)")
-    for column in ("name", "lanes", "notify", "created", "revoked"):
+    for column in ("name", "lanes", "notify", "this hour", "today", "created", "revoked"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r.name, ",".join(r.lanes), r.notify, _when(r.created_at), _when(r.revoked_at))
+        table.add_row(
+            r.name,
+            ",".join(r.lanes),
+            r.notify,
+            quota_text(r.hourly_quota, use[r.name][0]),
+            quota_text(r.daily_quota, use[r.name][1]),
+            _when(r.created_at),
+            _when(r.revoked_at),
+        )
     console.print(table)
+    console.print("[dim]this hour / today: messages accepted (/ quota)[/]", highlight=False)
 
 
 @app.command("revoke")
@@ -112,8 +143,36 @@ def revoke(
     with user_errors():
         cfg = load(config)
         with store_for(cfg) as store:
-            row = store.credentials.revoke_smtp_user(name, time.time())
+            row = store.credentials.revoke_smtp_user(name, time.time(), actor=operator())
     console.print(f"revoked SMTP user {row.name}")
+
+
+@app.command("quota")
+def quota(
+    name: str = typer.Argument(..., help="The user name."),
+    hourly: str | None = HourlyOption,
+    daily: str | None = DailyOption,
+    config: Path | None = ConfigOption,
+    json: bool = JsonOption,
+) -> None:
+    """Set or lift an SMTP user's hourly and daily message quotas (at once, for new mail)."""
+    with user_errors():
+        cfg = load(config)
+        new_hourly, new_daily = quota_changes(hourly, daily)
+        with store_for(cfg) as store:
+            row = store.credentials.set_smtp_user_quota(
+                name, time.time(), hourly=new_hourly, daily=new_daily, actor=operator()
+            )
+    if json:
+        print_json(_public(row))
+        return
+    console.print(f"SMTP user {row.name}{_quotas(row) or ': no quota'}")
+
+
+def _quotas(r: SmtpUserRow) -> str:
+    parts = [f"{r.hourly_quota}/hour"] if r.hourly_quota is not None else []
+    parts += [f"{r.daily_quota}/day"] if r.daily_quota is not None else []
+    return f", quota {' and '.join(parts)}" if parts else ""
 
 
 def _public(r: SmtpUserRow) -> dict[str, object]:
@@ -121,6 +180,8 @@ def _public(r: SmtpUserRow) -> dict[str, object]:
         "name": r.name,
         "lanes": list(r.lanes),
         "notify": r.notify,
+        "hourly_quota": r.hourly_quota,
+        "daily_quota": r.daily_quota,
         "created_at": r.created_at,
         "revoked_at": r.revoked_at,
     }

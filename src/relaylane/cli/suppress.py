@@ -25,6 +25,7 @@ from relaylane.cli.common import (
     console,
     err_console,
     load,
+    operator,
     print_json,
     store_for,
     user_errors,
@@ -92,7 +93,7 @@ def add(
         expires_at = _expires_in(expires, now)
         entries = suppressions.new_entries(parsed, where, reason, Source.CLI, note, expires_at)
         with store_for(cfg) as store:
-            done = store.suppressions.add(entries, now)
+            done = store.suppressions.add(entries, now, actor=operator())
     summary = suppressions.add_summary(done, len(entries), where, reason, expires_at)
     if json:
         print_json(summary)
@@ -117,7 +118,7 @@ def remove(
         addr = _address(address)
         where = _scope(scope, "--scope")
         with store_for(cfg) as store:
-            removed = store.suppressions.remove(addr, where)
+            removed = store.suppressions.remove(addr, where, actor=operator())
         if removed == 0:
             raise NotFoundError(
                 f"{addr} is not suppressed in scope {where}; "
@@ -290,7 +291,7 @@ def _import_rows(
 def _flush(store: Store, chunk: list[NewSuppression], tally: Tally) -> None:
     if not chunk:
         return
-    done = store.suppressions.add(chunk, time.time())
+    done = store.suppressions.add(chunk, time.time(), actor=operator())
     tally.valid += len(chunk)
     tally.added += done.added
     tally.stopped += done.stopped

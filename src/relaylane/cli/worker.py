@@ -33,6 +33,7 @@ from relaylane.delivery.worker import Worker
 from relaylane.events.runner import run_dispatcher
 from relaylane.monitor.endpoint import start_metrics
 from relaylane.monitor.prometheus import Metrics
+from relaylane.serve.reload import WorkerSlot
 from relaylane.store import Store
 
 
@@ -61,22 +62,29 @@ def worker(
     config: Path | None = ConfigOption,
     json: bool = JsonOption,
 ) -> None:
-    """Deliver queued mail. SIGTERM or Ctrl-C stops it gracefully: nothing is lost."""
+    """Deliver queued mail. SIGTERM or Ctrl-C stops it gracefully: nothing is lost.
+    SIGHUP reloads the configuration (a bad one keeps the running configuration)."""
     with user_errors():
         cfg = load(config)
         setup_logging(cfg, log_format)
         with store_for(cfg) as store:
-            w = Worker(
-                cfg,
-                store.queue,
-                report_every=report_every,
-                classifier=classifier_for(cfg.classification),
-                feeder=CampaignFeeder(store.campaigns, store.tracking, cfg),
-            )
+
+            def make(config: Config, stats: WorkerStats | None) -> Worker:
+                return Worker(
+                    config,
+                    store.queue,
+                    stats=stats,
+                    report_every=report_every,
+                    classifier=classifier_for(config.classification),
+                    feeder=CampaignFeeder(store.campaigns, store.tracking, config),
+                )
+
+            w = make(cfg, None)
             listen = metrics_listen(cfg, metrics_port)
             metrics = Metrics(cfg, store.engine, w.stats, w.clock.now) if listen else None
             events = (cfg, store) if send_events else None
-            stats = runtime.run(_run(w, until_idle, metrics, listen, events))
+            slot = WorkerSlot(w, make, store, until_idle)
+            stats = runtime.run(_run(slot, metrics, listen, events))
     totals = stats.totals()
     if json:
         print_json({"recorded": stats.recorded, "stale": stats.stale, "by_state": totals})
@@ -96,8 +104,7 @@ def metrics_listen(config: Config, port: int | None) -> str | None:
 
 
 async def _run(
-    w: Worker,
-    until_idle: bool,
+    slot: WorkerSlot,
     metrics: Metrics | None,
     listen: str | None,
     events: tuple[Config, Store] | None,
@@ -111,11 +118,13 @@ async def _run(
         dispatcher = asyncio.create_task(run_dispatcher(*events, stop_events), name="events")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, w.request_stop)
+        loop.add_signal_handler(sig, slot.request_stop)
+    path = slot.worker.config.source_path
+    loop.add_signal_handler(signal.SIGHUP, slot.request_reload, lambda: load(path))
     try:
-        return await w.run(until_idle=until_idle)
+        return await slot.run()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         stop_events.set()  # events not sent yet stay in the outbox for the next run
         if dispatcher is not None:

@@ -8,6 +8,7 @@ pydantic traceback reach the user: everything becomes a `ConfigError`.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import tomllib
@@ -44,6 +45,7 @@ from relaylane.config.pacing import (
     provider_problems,
     unknown_warmups,
 )
+from relaylane.config.retention import RetentionConfig
 from relaylane.config.serving import HttpConfig, IntakeConfig, SubmissionConfig
 from relaylane.config.webhooks import WebhooksConfig
 from relaylane.errors import ConfigError
@@ -73,6 +75,7 @@ SECTIONS = (
     "pacing",
     "health",
     "campaigns",
+    "retention",
     "log",
     "warmup",
     "provider",
@@ -141,6 +144,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     base_dir = target.absolute().parent
     config = load_config_data(data, source=shown, base_dir=base_dir, env=env)
     config._source_path = target.absolute()
+    config._source_hash = hashlib.sha256(raw).hexdigest()
     return config
 
 
@@ -176,6 +180,7 @@ def load_config_data(
     pacing = _one_table(data, "pacing", PacingConfig, context, problems)
     health = _one_table(data, "health", HealthConfig, context, problems)
     campaigns = _one_table(data, "campaigns", CampaignsConfig, context, problems)
+    retention = _one_table(data, "retention", RetentionConfig, context, problems)
     log = _one_table(data, "log", LogConfig, context, problems)
     warmups = _tables_by_name(data, "warmup", WarmupConfig, context, problems, domains=False)
     providers = _tables_by_name(data, "provider", ProviderConfig, context, problems, domains=False)
@@ -207,6 +212,7 @@ def load_config_data(
                 "pacing": pacing,
                 "health": health,
                 "campaigns": campaigns,
+                "retention": retention,
                 "log": log,
                 "warmup": warmups,
                 "provider": providers,

@@ -13,6 +13,7 @@ complete and names its key itself).
 from __future__ import annotations
 
 import difflib
+import hashlib
 import ipaddress
 import os
 import re
@@ -57,6 +58,7 @@ from relaylane.config.pacing import (
     check_caps,
     load_providers,
 )
+from relaylane.config.retention import RetentionConfig
 from relaylane.config.serving import HttpConfig, IntakeConfig, Listen, SubmissionConfig
 from relaylane.config.webhooks import WebhooksConfig
 from relaylane.errors import NotFoundError
@@ -485,6 +487,7 @@ class Config(_Model):
     pacing: PacingConfig = Field(default_factory=PacingConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     campaigns: CampaignsConfig = Field(default_factory=CampaignsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     warmup: dict[str, WarmupConfig] = Field(default_factory=FrozenDict)
     provider: dict[str, ProviderConfig] = Field(default_factory=FrozenDict)
@@ -492,11 +495,20 @@ class Config(_Model):
     lane: tuple[LaneConfig, ...] = Field(min_length=1)
 
     _source_path: Path = PrivateAttr(default=Path("<memory>"))
+    _source_hash: str | None = PrivateAttr(default=None)
 
     @property
     def source_path(self) -> Path:
         """The file this configuration was loaded from (Path("<memory>") when built in code)."""
         return self._source_path
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the file's bytes as loaded (what `relaylane workers` compares across
+        processes and hosts); for a configuration built in code, of its validated form."""
+        if self._source_hash is None:
+            self._source_hash = hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        return self._source_hash
 
     @model_validator(mode="before")
     @classmethod

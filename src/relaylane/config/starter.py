@@ -145,6 +145,16 @@ dkim = [ { selector = "rl1", key_file = "keys/outreach.acme.test-rl1.pem" } ]
 # username = "relaylane"
 # password_env = "POSTMARK_WEBHOOK_PASSWORD"
 
+# How long history is kept; `serve` prunes every `interval` in batches of `batch` rows.
+# Live deliveries and suppression evidence are never pruned (docs/operations.md).
+# [retention]
+# bodies = "7d"        # message bodies, after the last delivery became final
+# attempts = "90d"     # attempts and feedback of final deliveries
+# tracking = "180d"    # opens and clicks
+# metrics = "400d"     # metric buckets
+# batch = 500
+# interval = "5m"      # 0: only `relaylane db prune`
+
 [pacing]
 # Where hours and days begin for caps and warm-up days.
 timezone = "UTC"

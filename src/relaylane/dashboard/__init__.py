@@ -15,14 +15,16 @@ __all__ = ["routers"]
 def routers() -> list[APIRouter]:
     """Every page's router, in the order the navigation lists them."""
     from relaylane.dashboard import (
+        audit,
         auth_pages,
         campaigns,
         doctor,
+        lanes,
         messages,
         overview,
         relays,
         suppressions,
     )
 
-    pages = (auth_pages, overview, relays, campaigns, messages, suppressions, doctor)
+    pages = (auth_pages, overview, lanes, relays, campaigns, messages, suppressions, doctor, audit)
     return [page.router for page in pages]

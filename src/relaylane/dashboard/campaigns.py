@@ -106,14 +106,14 @@ async def campaign_action(ident: str, action: str, request: Request, ctx: Ctx) -
 
 async def _act(ctx: ApiContext, seen: Viewer, row: CampaignRow, action: str, reason: str) -> None:
     now = ctx.clock.now()
-    who = f"dashboard:{seen.principal.name}"
+    who = seen.actor
     if action == "pause":
         pause = functools.partial(
             lifecycle.pause, ctx.store, row.name, reason or PAUSE_REASON, now, actor=who
         )
         await ctx.in_thread(pause)
     elif action == "resume":
-        await ctx.in_thread(lifecycle.resume, ctx.store, row.name, now)
+        await ctx.in_thread(lifecycle.resume, ctx.store, row.name, now, who)
     else:
         await ctx.in_thread(lifecycle.cancel, ctx.store, row.name, now, who)
 

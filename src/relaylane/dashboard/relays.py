@@ -24,7 +24,7 @@ from relaylane.dashboard.web import (
     render_page,
     viewer,
 )
-from relaylane.delivery.operator import pause_path, resume_path
+from relaylane.delivery.operator import drain_path, pause_path, resume_path
 from relaylane.monitor.series import RANGES, series, series_metrics
 from relaylane.reports.relay_detail import show_report
 from relaylane.reports.stats import build_report, scope_of
@@ -88,7 +88,7 @@ async def relay_action(name: str, action: str, request: Request, ctx: Ctx) -> Re
 async def _act(
     ctx: ApiContext, seen: Viewer, name: str, action: str, provider: str | None, reason: str
 ) -> None:
-    who = f"dashboard:{seen.principal.name}"
+    who = seen.actor
     now = ctx.clock.now()
     if action == "pause":
         why = reason or "paused from the dashboard"
@@ -96,8 +96,7 @@ async def _act(
     elif action == "resume":
         await ctx.in_thread(resume_path, ctx.store, name, provider, now, who)
     elif _drain_targets(ctx.config, name):
-        drain = functools.partial(ctx.store.health.drain, name, provider, now, who, reason)
-        await ctx.in_thread(drain)
+        await ctx.in_thread(drain_path, ctx.store, name, provider, now, who, reason)
 
 
 def _detail(cfg: Config, store: Store, name: str, span: str, now: float) -> dict[str, Any]:

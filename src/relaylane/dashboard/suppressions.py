@@ -157,7 +157,8 @@ async def add(request: Request, ctx: Ctx) -> Response:
         search = _search(request)
         return await _page(request, ctx, seen, search, exc, 422, add=given)
     entries = report.new_entries([addr], where, why, SOURCE, given["note"] or None, expires_at)
-    done = await ctx.in_thread(ctx.store.suppressions.add, entries, now)
+    add_them = functools.partial(ctx.store.suppressions.add, entries, now, actor=seen.actor)
+    done = await ctx.in_thread(add_them)
     summary = report.add_summary(done, len(entries), where, why, expires_at)
     back = urllib.parse.urlencode(
         {"q": addr, "added": summary["added"], "already": summary["already_present"],
@@ -183,7 +184,9 @@ async def remove(request: Request, ctx: Ctx) -> Response:
     if fields.get("confirm") != "yes":
         page = seen.page(address=addr, scope=str(where))
         return render(request, "suppressions_confirm.html", page)
-    removed = await ctx.in_thread(ctx.store.suppressions.remove, addr, where)
+    removed = await ctx.in_thread(
+        functools.partial(ctx.store.suppressions.remove, addr, where, actor=seen.actor)
+    )
     if removed == 0:
         search = _search(request)
         missing = InputError(

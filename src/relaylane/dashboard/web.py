@@ -104,6 +104,11 @@ class Viewer:
         return self.principal.has(Scope.ADMIN)
 
     @property
+    def actor(self) -> str:
+        """Who the audit log and the health history name for this viewer's actions."""
+        return f"dashboard:{self.principal.name}"
+
+    @property
     def csrf(self) -> str:
         return csrf_token(self.ring, self.cookie)
 

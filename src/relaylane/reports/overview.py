@@ -16,6 +16,7 @@ from relaylane.reports.relays import relays_report
 from relaylane.reports.stats import summary
 from relaylane.store import Store
 from relaylane.store.backlog import LaneBacklog
+from relaylane.store.queue_control import LaneState, SqlQueueControl
 
 __all__ = ["GLANCE_WINDOWS", "RECENT_SECONDS", "overview_report"]
 
@@ -41,6 +42,7 @@ def overview_report(cfg: Config, store: Store, now: float) -> dict[str, Any]:
         relay["recent_rate"] = _rate(recent_relay.get(name))
         relay["queue"] = _queue(relay_queue, name, now)
     status = store.reads.status(now)
+    paused = SqlQueueControl(store.engine).lanes()  # `relaylane lanes pause`
     lanes = []
     for lane in cfg.lanes_by_priority():
         lanes.append(
@@ -53,6 +55,7 @@ def overview_report(cfg: Config, store: Store, now: float) -> dict[str, Any]:
                 "windows": {w: summary(by_lane[w].get(lane.name, {})) for w in GLANCE_WINDOWS},
                 "recent_rate": _rate(recent_lane.get(lane.name)),
                 "queue": _queue(lane_queue, lane.name, now),
+                "paused": _paused(paused.get(lane.name)),
             }
         )
     return {"now": now, "timezone": cfg.pacing.timezone, "relays": relays, "lanes": lanes}
@@ -73,3 +76,8 @@ def _queue(backlogs: Mapping[str, LaneBacklog], name: str, now: float) -> dict[s
     shown = found.as_dict(now)
     shown.pop("lane")
     return shown
+
+
+def _paused(state: LaneState | None) -> dict[str, Any] | None:
+    """An operator's pause of the lane (who, when, why), or None while it runs."""
+    return state.as_dict() if state is not None and state.paused else None

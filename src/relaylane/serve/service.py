@@ -30,6 +30,8 @@ from relaylane.delivery.stats import WorkerStats
 from relaylane.delivery.worker import SessionFactory, Worker
 from relaylane.intake.committer import Committer
 from relaylane.serve.notifier import DsnNotifier
+from relaylane.serve.reload import Heartbeat, Reloaded, audit_reload, drain_removed, load_again
+from relaylane.serve.retention import Pruner
 from relaylane.store import Store
 from relaylane.store.notices import SqlNotices
 
@@ -78,7 +80,13 @@ class Service:
     committer: Committer | None = None
     ingest: FeedbackIngest | None = None
     dispatcher: Dispatcher | None = None
+    heartbeat: Heartbeat | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _worker_task: asyncio.Task[WorkerStats] | None = None
+    _retiring: list[asyncio.Task[WorkerStats]] = field(default_factory=list)
+    _reconfigurable: list[Any] = field(default_factory=list)  # parts with reconfigure()
+    _api_context: Any = None
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def request_stop(self) -> None:
         """Begin a graceful stop (safe from a signal handler)."""
@@ -88,38 +96,99 @@ class Service:
         self, ready: Callable[[list[Listening]], None] | None = None
     ) -> WorkerStats | None:
         tasks: list[asyncio.Task[object]] = []
-        worker_task: asyncio.Task[WorkerStats] | None = None
         if Part.WORKER in self.parts:
-            self.worker = Worker(
-                self.config,
-                self.store.queue,
-                clock=self.clock,
-                sessions=self.sessions,
-                classifier=classifier_for(self.config.classification),
-                feeder=CampaignFeeder(self.store.campaigns, self.store.tracking, self.config),
-            )
+            self.worker = self._new_worker(self.config, None)
         stops: list[Callable[[], object]] = []
+        self.heartbeat = Heartbeat(self.store, "serve", lambda: self.config, self.clock.now)
+        tasks.append(asyncio.create_task(self.heartbeat.run(), name="heartbeat"))
         try:
             await self._start_fronts(stops)  # bind everything first: a taken port stops us
             if self.worker is not None:  # before any delivery is claimed
-                worker_task = asyncio.create_task(self.worker.run(), name="worker")
+                self._worker_task = asyncio.create_task(self.worker.run(), name="worker")
                 notifier = DsnNotifier(
                     self.config,
                     SqlNotices(self.store.engine),
                     self.clock,
-                    on_queued=self.worker.poke,
+                    on_queued=self._poke,
                 )
+                self._reconfigurable.append(notifier)
                 tasks.append(asyncio.create_task(notifier.run(), name="dsn-notifier"))
             if Part.EVENTS in self.parts and self.config.events.webhook:
                 stops.append(self._start_events())
+            if self.config.retention.interval > 0:  # [retention]: prune in small batches
+                pruner = Pruner(self.config, self.store, self.clock)
+                self._reconfigurable.append(pruner)
+                tasks.append(asyncio.create_task(pruner.run(), name="retention"))
             if ready is not None:
                 ready(self.listening)
-            await self._wait(worker_task)
+            await self._wait()
         finally:
             await self._shutdown(stops, tasks)
-            if worker_task is not None:  # let it finish its graceful stop, come what may
-                await asyncio.wait([worker_task])
-        return worker_task.result() if worker_task is not None else None
+            running = [t for t in (self._worker_task, *self._retiring) if t is not None]
+            if running:  # let them finish their graceful stop, come what may
+                await asyncio.wait(running)
+        return self._worker_task.result() if self._worker_task is not None else None
+
+    def _new_worker(self, config: Config, stats: WorkerStats | None) -> Worker:
+        return Worker(
+            config,
+            self.store.queue,
+            clock=self.clock,
+            sessions=self.sessions,
+            stats=stats,
+            classifier=classifier_for(config.classification),
+            feeder=CampaignFeeder(self.store.campaigns, self.store.tracking, config),
+        )
+
+    def _poke(self) -> None:
+        """Wake the current worker (new mail is due): the worker may have been replaced."""
+        if self.worker is not None:
+            self.worker.poke()
+
+    # -- reload (SIGHUP) -------------------------------------------------------------------
+    def request_reload(self, load: Callable[[], Config]) -> None:
+        """Re-read the configuration with `load` (safe from a signal handler in the loop)."""
+        asyncio.get_running_loop().create_task(self.reload(load), name="reload")
+
+    async def reload(self, load: Callable[[], Config]) -> Reloaded:
+        """Validate the configuration again and, when it may, apply it; a bad one keeps
+        the running configuration and says why. Audited either way."""
+        async with self._reloading:
+            outcome = await asyncio.to_thread(load_again, self.config, load)
+            now = self.clock.now()
+            actor = f"serve:{self.heartbeat.id if self.heartbeat else 'process'}"
+            await asyncio.to_thread(audit_reload, self.store, now, actor, self.config, outcome)
+            if outcome.config is None:
+                log.error("configuration not reloaded: %s", outcome.problem)
+                return outcome
+            await self._apply(outcome.config, now)
+            log.warning(
+                "configuration reloaded from %s (%s)", outcome.config.source_path,
+                outcome.config.hash[:12],
+            )  # fmt: skip
+            return outcome
+
+    async def _apply(self, new: Config, now: float) -> None:
+        old, self.config = self.config, new
+        if self.worker is not None and self._worker_task is not None:
+            retiring, retiring_task = self.worker, self._worker_task
+            self.worker = self._new_worker(new, retiring.stats)
+            self._worker_task = asyncio.create_task(self.worker.run(), name="worker")
+            retiring.request_stop()  # stops claiming; finishes what it is sending
+            self._retiring.append(retiring_task)
+            removed = {r.name for r in old.relay} - {r.name for r in new.relay}
+            if removed:
+                await asyncio.to_thread(drain_removed, self.store, removed, now)
+        for part in self._reconfigurable:
+            if hasattr(part, "reconfigure"):
+                part.reconfigure(new)
+            else:
+                part.config = new
+        if self._api_context is not None:
+            self._api_context.config = new
+            self._api_context.board = self.worker.board if self.worker else None
+        if self.heartbeat is not None:
+            self.heartbeat.reloaded()
 
     async def _start_fronts(self, stops: list[Callable[[], object]]) -> None:
         if self.parts & {Part.API, Part.BOUNCES}:
@@ -130,6 +199,7 @@ class Service:
                 self.clock,
                 classifier_for(self.config.classification),
             )
+            self._reconfigurable.append(self.ingest)
         if self.worker is not None and self.config.worker.metrics_listen:
             stops.append(await self._start_metrics(self.config.worker.metrics_listen))
         if Part.BOUNCES in self.parts and self.config.bounces.enabled:
@@ -140,7 +210,7 @@ class Service:
             self.store.intake,
             self.config.intake,
             self.clock,
-            on_commit=self.worker.poke if self.worker else None,
+            on_commit=self._poke if self.worker else None,
         )
         await self.committer.start()
         if Part.API in self.parts:
@@ -149,12 +219,18 @@ class Service:
             stops.append(await self._start_smtp())
         return None
 
-    async def _wait(self, worker_task: asyncio.Task[WorkerStats] | None) -> None:
+    async def _wait(self) -> None:
+        """Until a stop is requested, or the current worker ends on its own (a bug ends
+        serve; a worker retired by a reload ending is expected)."""
         stop = asyncio.create_task(self._stop.wait())
-        waiting: set[asyncio.Future[Any]] = {stop}
-        if worker_task is not None:
-            waiting.add(worker_task)  # a worker that ends on its own (a bug) ends serve
-        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        while not stop.done():
+            waiting: set[asyncio.Future[Any]] = {stop}
+            current = self._worker_task
+            if current is not None:
+                waiting.add(current)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED, timeout=1.0)
+            if current is not None and current.done() and current is self._worker_task:
+                break
         stop.cancel()
 
     async def _start_api(self) -> Callable[[], object]:
@@ -174,6 +250,7 @@ class Service:
             ingest=self.ingest,
             stats=stats,
         )
+        self._api_context = context
         app = create_app(context)
         running = await start_http(app, self.config.http)
         scheme = "https" if self.config.http.tls_cert else "http"
@@ -216,6 +293,7 @@ class Service:
         assert self.committer is not None
         server = SubmissionServer(self.config, self.store.credentials, self.committer, self.clock)
         await server.start()
+        self._reconfigurable.append(server)
         for host, port, mode in server.addresses:
             name = "smtp (starttls)" if mode == "starttls" else "smtp (implicit tls)"
             self.listening.append(Listening(Part.SMTP, name, host, port))
@@ -225,6 +303,7 @@ class Service:
         assert self.ingest is not None
         receiver = BounceReceiver(self.config, self.ingest)
         await receiver.start()
+        self._reconfigurable.append(receiver)
         for host, port in receiver.addresses:
             self.listening.append(Listening(Part.BOUNCES, "smtp (bounces)", host, port))
         return lambda: receiver.stop(self.grace)

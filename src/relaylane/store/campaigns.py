@@ -30,6 +30,7 @@ from relaylane.policy.vocabulary import (
     DeliveryState,
 )
 from relaylane.store.contacts import MemberStatus
+from relaylane.store.queue_control import not_operator_held
 from relaylane.store.schema import (
     campaigns,
     contacts,
@@ -332,6 +333,7 @@ class SqlCampaigns:
                         D.campaign_id == cid,
                         D.state == DeliveryState.HELD.value,
                         D.due_at.is_(None),
+                        not_operator_held(),  # only the operator releases those
                     )
                     .values(state=DeliveryState.QUEUED.value, due_at=now, updated_at=now)
                 ).rowcount
@@ -347,6 +349,7 @@ class SqlCampaigns:
                         D.campaign_id == campaign_id,
                         D.state == DeliveryState.HELD.value,
                         D.due_at.is_(None),
+                        not_operator_held(),
                         sa.exists().where(
                             C.id == campaign_id, C.state == CampaignState.RUNNING.value
                         ),

@@ -25,6 +25,7 @@ from relaylane.policy.health import (
 )
 from relaylane.policy.health import healthy as ph_healthy
 from relaylane.policy.vocabulary import DeliveryState
+from relaylane.store.queue_control import not_operator_held, operator_held
 from relaylane.store.schema import deliveries, health_events, metric_buckets, relay_health
 
 H = relay_health.c
@@ -141,8 +142,10 @@ class SqlHealth:
             relay=None,
             pinned=False,
             avoid_relay=relay,
-            due_at=now,
+            # an operator's hold (store.queue_control) moves with them, still held
+            due_at=sa.case((operator_held(), None), else_=now),
             state=sa.case(
+                (operator_held(), DeliveryState.HELD.value),
                 (D.state == DeliveryState.HELD.value, DeliveryState.QUEUED.value),
                 else_=D.state,
             ),
@@ -223,7 +226,7 @@ def release_stranded(conn: sa.Connection, now: float) -> int:
     stmt = (
         deliveries.update()
         .where(D.state == DeliveryState.HELD.value, D.due_at.is_(None), D.relay.is_not(None))
-        .where(~blocking)
+        .where(~blocking, not_operator_held())
         .values(due_at=now, updated_at=now)
     )
     return int(conn.execute(stmt).rowcount)
@@ -291,6 +294,7 @@ def _retime_held(conn: sa.Connection, relay: str, provider: str, h: PathHealth, 
     else:
         due = now
     stmt = deliveries.update().where(D.relay == relay, D.state == DeliveryState.HELD.value)
+    stmt = stmt.where(not_operator_held())  # only the operator releases those
     if provider != RELAY_WIDE:
         stmt = stmt.where(D.provider == provider)
     conn.execute(stmt.values(due_at=due, updated_at=now))

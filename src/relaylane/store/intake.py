@@ -6,6 +6,10 @@ either claims the key in that same transaction (its answer is stored with it) or
 the key was used before, queues nothing and gets the stored answer back. Keys are
 claimed with INSERT ... ON CONFLICT DO NOTHING, so two front ends racing on PostgreSQL
 never queue twice and never fail each other's batch.
+
+An item with a `quota` ask is charged against its principal's message quotas in the
+same transaction (`relaylane.store.quotas`); one over quota is refused on its own
+(`IntakeOutcome.over_quota`, its idempotency key released) and the others go in.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from relaylane.intake.quota import OverQuota, QuotaAsk
 from relaylane.records import NewMessage
 from relaylane.store.queue import enqueue_in
+from relaylane.store.quotas import charge_in
 from relaylane.store.schema import deliveries, idempotency
 
 IK = idempotency.c
@@ -39,6 +45,7 @@ class IntakeItem:
     idempotency: IdempotencyKey | None = None
     # The answer to store with the key: (status, body) from the new delivery ids.
     answer: Callable[[list[list[int]]], tuple[int, str]] | None = None
+    quota: QuotaAsk | None = None  # charge its messages to this principal's quotas
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,7 @@ class IntakeOutcome:
     replay: tuple[int, str] | None = None  # the stored (status, body) of an earlier request
     conflict: bool = False  # the key was used before with a different request
     same_as: int | None = None  # (internal) repeats the key of that earlier item of the batch
+    over_quota: OverQuota | None = None  # refused: nothing of it was queued
 
 
 class SqlIntake:
@@ -61,9 +69,13 @@ class SqlIntake:
         with self.engine.begin() as conn:
             prior = self._claim_keys(conn, items, owner, now)
             fresh = [i for i, item in enumerate(items) if i not in prior]
+            refused = self._charge(conn, items, fresh, owner)
+            fresh = [i for i in fresh if i not in refused]
             batch = [m for i in fresh for m in items[i].messages]
             ids = enqueue_in(conn, batch)
             outcomes: dict[int, IntakeOutcome] = dict(prior)
+            for i, over in refused.items():
+                outcomes[i] = IntakeOutcome(ids=[], over_quota=over)
             at = 0
             for i in fresh:
                 n = len(items[i].messages)
@@ -73,7 +85,9 @@ class SqlIntake:
             for i, outcome in list(outcomes.items()):
                 first = outcome.same_as
                 answer = items[first].answer if first is not None else None
-                if first is not None:
+                if first is not None and first in refused:
+                    outcomes[i] = IntakeOutcome(ids=[], over_quota=refused[first])
+                elif first is not None:
                     replay = answer(outcomes[first].ids) if answer else (202, "")
                     outcomes[i] = IntakeOutcome(ids=[], replay=replay)
         return [outcomes[i] for i in range(len(items))]
@@ -125,6 +139,25 @@ class SqlIntake:
             else:
                 outcomes[i] = IntakeOutcome(ids=[], replay=(row.status, row.response))
         return outcomes
+
+    def _charge(
+        self, conn: sa.Connection, items: Sequence[IntakeItem], fresh: list[int], owner: str
+    ) -> dict[int, OverQuota]:
+        """Charge the fresh items' quotas; release the keys of those refused, so the same
+        request can be sent again once the quota allows."""
+        charges = [(i, q, len(items[i].messages)) for i in fresh if (q := items[i].quota)]
+        if not charges:
+            return {}
+        refused = charge_in(conn, self._insert, charges)
+        for i in refused:
+            k = items[i].idempotency
+            if k is not None:
+                conn.execute(
+                    idempotency.delete().where(
+                        IK.principal == k.principal, IK.key == k.key, IK.owner == owner
+                    )
+                )
+        return refused
 
     def _store_answer(self, conn: sa.Connection, item: IntakeItem, ids: list[list[int]]) -> None:
         if item.idempotency is None or item.answer is None:

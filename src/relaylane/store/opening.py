@@ -18,6 +18,7 @@ from relaylane.store.health import SqlHealth
 from relaylane.store.intake import SqlIntake
 from relaylane.store.metrics import SqlMetrics
 from relaylane.store.pacing import SqlPacing
+from relaylane.store.processes import SqlProcesses
 from relaylane.store.queue import SqlQueue
 from relaylane.store.reads import Reads
 from relaylane.store.suppressions import SqlSuppressions
@@ -45,6 +46,7 @@ class Store:
     campaigns: SqlCampaigns
     tracking: SqlTracking
     audit: SqlAudit
+    processes: SqlProcesses
 
     def close(self) -> None:
         self.engine.dispose()
@@ -73,6 +75,7 @@ def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) 
         campaigns=SqlCampaigns(engine),
         tracking=SqlTracking(engine),
         audit=SqlAudit(engine),
+        processes=SqlProcesses(engine),
     )
 
 

@@ -52,6 +52,7 @@ from relaylane.store.health import (
 from relaylane.store.metrics import SqlMetrics
 from relaylane.store.pacing import PacingEvent, SentCount, SqlPacing, WarmupRow
 from relaylane.store.prepared import Prepared, sane_rowcount
+from relaylane.store.queue_control import paused_lanes_in
 from relaylane.store.schema import attempts, contacts, deliveries, messages
 from relaylane.store.suppressions import stop_suppressed
 from relaylane.store.token_keys import SqlTokenKeys
@@ -281,6 +282,9 @@ class SqlQueue:
         With `hooks`, events (results, suppressed claims) go to the outbox in that commit."""
         with self.engine.begin() as conn:
             applied = _record(conn, results, now, owner, policy, hooks)
+            if plan:  # a lane an operator paused is not claimed (store.queue_control)
+                paused = paused_lanes_in(conn)
+                plan = [(lane, n) for lane, n in plan if lane not in paused]
             claims = {
                 lane: _claim(conn, lane, now, limit, owner, lease, hooks) for lane, limit in plan
             }

@@ -78,6 +78,8 @@ deliveries = sa.Table(
     # are per relay x provider), and a relay an operator drained it away from
     sa.Column("provider", sa.String(128), nullable=True),
     sa.Column("avoid_relay", sa.String(64), nullable=True),
+    # the operator (actor) holding it with `queue hold`; None: not an operator's hold
+    sa.Column("held_by", sa.String(128), nullable=True),
     # campaigns (issue 8): which campaign and contact; one delivery per pair, ever
     sa.Column("campaign_id", ID, nullable=True),
     sa.Column("contact_id", ID, nullable=True),

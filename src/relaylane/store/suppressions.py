@@ -9,6 +9,7 @@ scope at once, in the same transaction.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from relaylane.events.hooks import Hooks
 from relaylane.policy.suppression import Reason, Scope, ScopeKind, Source, address_key
 from relaylane.policy.vocabulary import CLAIMABLE_STATES, BounceClass, DeliveryState, Outcome
 from relaylane.records import Claimed
+from relaylane.store.audit import AuditAction, record_in
 from relaylane.store.schema import attempts, campaigns, deliveries, lists, suppressions
 
 D = deliveries.c
@@ -60,10 +62,16 @@ class SqlSuppressions:
         self.engine = engine
 
     def add(
-        self, entries: Sequence[NewSuppression], now: float, *, hooks: Hooks | None = None
+        self,
+        entries: Sequence[NewSuppression],
+        now: float,
+        *,
+        hooks: Hooks | None = None,
+        actor: str | None = None,
     ) -> Added:
         """Add entries (one transaction) and stop the waiting deliveries they cover (with
-        `hooks`, each stopped delivery makes a `suppressed` event)."""
+        `hooks`, each stopped delivery makes a `suppressed` event). An operator's addition
+        (`actor`) is audited in the same transaction."""
         added = stopped = 0
         with self.engine.begin() as conn:
             for entry in entries:
@@ -72,16 +80,26 @@ class SqlSuppressions:
                     continue
                 added += 1
                 stopped += stop_waiting(conn, entry, entry_id, now, hooks)
+            if actor is not None:
+                _audit_add(conn, entries, now, actor, added, stopped)
         return Added(added, stopped)
 
-    def remove(self, address: str, scope: Scope) -> int:
+    def remove(
+        self, address: str, scope: Scope, *, actor: str | None = None, now: float | None = None
+    ) -> int:
+        """Remove an entry; an operator's removal (`actor`) is audited with it."""
         stmt = suppressions.delete().where(
             S.address_key == address_key(address),
             S.scope_kind == scope.kind.value,
             S.scope_name == scope.name,
         )
         with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount
+            removed = int(conn.execute(stmt).rowcount)
+            if actor is not None:
+                args = {"address": address, "scope": str(scope)}
+                record_in(conn, now or time.time(), actor, AuditAction.SUPPRESSION_REMOVE, address,
+                          args, {"removed": removed})  # fmt: skip
+            return removed
 
     def search(
         self,
@@ -289,3 +307,26 @@ def _row(r: sa.Row[tuple[object, ...]]) -> SuppressionRow:
         expires_at=m["expires_at"],
         delivery_id=m["delivery_id"],
     )
+
+
+AUDITED_ADDRESSES = 20  # addresses named in one audit entry; the count covers the rest
+
+
+def _audit_add(
+    conn: sa.Connection,
+    entries: Sequence[NewSuppression],
+    now: float,
+    actor: str,
+    added: int,
+    stopped: int,
+) -> None:
+    shown = [e.address for e in entries[:AUDITED_ADDRESSES]]
+    args = {
+        "addresses": shown,
+        "more": max(0, len(entries) - len(shown)),
+        "scopes": sorted({str(e.scope) for e in entries}),
+        "reasons": sorted({e.reason.value for e in entries}),
+    }
+    target = shown[0] if len(entries) == 1 else f"{len(entries)} addresses"
+    effect = {"added": added, "stopped": stopped}
+    record_in(conn, now, actor, AuditAction.SUPPRESSION_ADD, target, args, effect)

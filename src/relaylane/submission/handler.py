@@ -27,6 +27,7 @@ from relaylane.clock import Clock
 from relaylane.config.models import Config
 from relaylane.delivery.addresses import parse_address
 from relaylane.errors import InputError, Unavailable
+from relaylane.intake.quota import QuotaAsk
 from relaylane.store.intake import IntakeItem, IntakeOutcome
 from relaylane.submission import replies
 from relaylane.submission.accept import MAIL_FIELD, RCPT_FIELD, Refused, Submission, prepare
@@ -130,7 +131,8 @@ class SubmissionHandler:
                 message = await asyncio.to_thread(prepare, self.config, submission, now)
             else:  # a thread hop costs more than the work (and contends for the GIL)
                 message = prepare(self.config, submission, now)
-            outcome = await self.committer.submit(IntakeItem(messages=(message,)))
+            quota = QuotaAsk.of(principal, now, self.config.pacing.timezone)
+            outcome = await self.committer.submit(IntakeItem(messages=(message,), quota=quota))
         except Refused as exc:
             return exc.reply
         except InputError as exc:  # the store refused this message's data
@@ -138,6 +140,9 @@ class SubmissionHandler:
         except Unavailable as exc:
             log.warning("submission from %s not queued: %s", principal.name, exc.reason)
             return replies.unavailable(exc)
+        if outcome.over_quota is not None:
+            log.info("submission from %s refused: %s", principal.name, outcome.over_quota.reason())
+            return replies.over_quota(outcome.over_quota)
         return replies.queued(outcome.ids[0])
 
     async def handle_exception(self, error: Exception) -> str:

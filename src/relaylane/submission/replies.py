@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from relaylane.errors import InputError, PermissionDenied, Unavailable
+from relaylane.intake.quota import OverQuota
 
 _MAX_TEXT = 480
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f\u0085\u2028\u2029\ud800-\udfff]+")
@@ -55,6 +56,13 @@ def unavailable(exc: Unavailable) -> str:
     """Back-pressure: nothing was stored; the client keeps the message and retries."""
     wait = max(1, math.ceil(exc.retry_after))
     return reply(451, "4.3.0", f"{exc.reason}; nothing was queued, try again in {wait} s")
+
+
+def over_quota(over: OverQuota) -> str:
+    """The user's hourly or daily message quota is used up: `452 4.3.1` (RFC 5321 allows
+    452 after DATA; RFC 3463 X.3.1: a resource of the mail system is exhausted). A
+    transient reply: the client keeps the message and retries after the reset."""
+    return reply(452, "4.3.1", f"{over.reason()}; nothing was queued. Fix: {over.fix()}")
 
 
 def too_big(limit: int) -> str:

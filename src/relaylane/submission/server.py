@@ -50,6 +50,14 @@ class SubmissionServer:
         self.hostname = sub.hostname or ""
         self._sessions = Sessions()
         self._servers: list[tuple[asyncio.Server, Mode]] = []
+        self._handler: SubmissionHandler | None = None
+
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded configuration (lanes, limits, users' lanes): from the next SMTP
+        command on. Listen addresses and TLS files need a restart."""
+        self.config = config
+        if self._handler is not None:
+            self._handler.config = config
 
     @property
     def addresses(self) -> list[tuple[str, int, str]]:
@@ -75,6 +83,7 @@ class SubmissionServer:
         handler = SubmissionHandler(
             self.config, self.authenticator, self.committer, self.clock, self.hostname
         )
+        self._handler = handler
         try:
             await self._listen(handler, tls, sub.listen, "starttls")
             if sub.tls_listen is not None:

@@ -1,5 +1,6 @@
 """Operating relaylane: the audit log, lane pauses, quotas per API key and SMTP user,
-running processes (with the hash of their configuration), and a pruned-body mark.
+running processes (with the hash of their configuration), a pruned-body mark, and who
+holds a delivery an operator held.
 
 Revision ID: 0010
 Revises: 0009
@@ -65,9 +66,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("pruned_at", sa.Float, nullable=True))
+    with op.batch_alter_table("deliveries") as batch:
+        batch.add_column(sa.Column("held_by", sa.String(128), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("deliveries") as batch:
+        batch.drop_column("held_by")
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("pruned_at")
     op.drop_table("processes")
