@@ -33,7 +33,7 @@ browser:
 	@bash scripts/ensure-browser.sh || echo "Chromium unavailable: the browser tests will be skipped"
 
 unit: $(STAMP) peer browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test: lint typecheck unit
 

@@ -19,6 +19,7 @@ from relaylane.config import load_config
 from relaylane.serve.reload import load_again, restart_only_changes
 from relaylane.sim import Behaviour, SimRelay
 from relaylane.store import open_store
+from tests.cli.test_cli import send, start_worker
 from tests.cli_run import as_json, run
 from tests.serve.test_serve import start_serve
 
@@ -171,3 +172,45 @@ async def until(check: object, what: str) -> None:
     while not await asyncio.to_thread(check):  # type: ignore[arg-type]
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.1)
+
+
+@pytest.mark.slow
+async def test_a_standalone_worker_reloads_on_sighup(tmp_path: Path, store_url: str) -> None:
+    async with SimRelay(Behaviour(delay=0.02), name="a") as a, SimRelay(name="b") as b:
+        path = tmp_path / "relaylane.toml"
+        await asyncio.to_thread(path.write_text, config_text(store_url, {"a": a.port}, ["a"]))
+        reader = tmp_path / "reader.toml"
+        await asyncio.to_thread(reader.write_text, path.read_text())
+        cfg = str(path)
+        for i in range(20):
+            code, out = await asyncio.to_thread(
+                send, cfg, "--to", f"w{i}@b.test", "--subject", "s", "--text", "t"
+            )
+            assert code == 0, out
+        worker = await start_worker("--config", cfg)
+        try:
+            await until(lambda: a.accepted >= 2, "the worker sending through a")
+            assert _roles(str(reader)) == ["worker"]
+            good = config_text(store_url, {"b": b.port}, ["b"])
+            await asyncio.to_thread(path.write_text, good)
+            second = load_config(path).hash
+            os.kill(worker.pid, signal.SIGHUP)
+            await until(lambda: _hashes(str(reader)) == [second], "the reloaded worker")
+            for i in range(10):
+                code, out = await asyncio.to_thread(
+                    send, cfg, "--to", f"v{i}@b.test", "--subject", "s", "--text", "t"
+                )
+                assert code == 0, out
+            await until(lambda: a.accepted + b.accepted >= 30, "every message")
+        finally:
+            os.kill(worker.pid, signal.SIGTERM)
+            output, _ = await asyncio.wait_for(worker.communicate(), 60)
+        assert worker.returncode == 0, output.decode()
+        got = Counter(r for m in [*a.received, *b.received] for r in m.rcpt_tos)
+        assert len(got) == 30 and max(got.values()) == 1
+        assert {f"v{i}@b.test" for i in range(10)} <= {r for m in b.received for r in m.rcpt_tos}
+        assert await asyncio.to_thread(_hashes, str(reader)) == []  # a clean stop removes its row
+
+
+def _roles(cfg: str) -> list[str]:
+    return [p["role"] for p in as_json("workers", "-c", cfg)["processes"] if p["alive"]]
