@@ -202,6 +202,7 @@ async def test_a_standalone_worker_reloads_on_sighup(tmp_path: Path, store_url: 
                 )
                 assert code == 0, out
             await until(lambda: a.accepted + b.accepted >= 30, "every message")
+            await until(lambda: _sent(str(reader)) == 30, "the heartbeat's counts")
         finally:
             os.kill(worker.pid, signal.SIGTERM)
             output, _ = await asyncio.wait_for(worker.communicate(), 60)
@@ -214,3 +215,10 @@ async def test_a_standalone_worker_reloads_on_sighup(tmp_path: Path, store_url: 
 
 def _roles(cfg: str) -> list[str]:
     return [p["role"] for p in as_json("workers", "-c", cfg)["processes"] if p["alive"]]
+
+
+def _sent(cfg: str) -> int:
+    """What the live processes report they sent (claimed is at least as much)."""
+    live = [p for p in as_json("workers", "-c", cfg)["processes"] if p["state"] == "live"]
+    assert all(p["claimed"] >= p["sent"] for p in live)
+    return sum(p["sent"] for p in live)

@@ -1,5 +1,6 @@
-"""`relaylane workers`: the running `serve` and `worker` processes, when each was last
-seen, and the configuration each runs (hash), against this file's."""
+"""`relaylane workers`: the running `serve` and `worker` processes (host, pid, since),
+their last heartbeat (a process silent for 30 s is shown as lost), the deliveries each
+claimed and sent, and the configuration each runs (hash), against this file's."""
 
 from __future__ import annotations
 
@@ -62,13 +63,13 @@ def workers(config: Path | None = ConfigOption, json: bool = JsonOption) -> None
 
 def _print(report: dict[str, Any]) -> None:
     table = Table(title="processes (UTC)")
-    for column in ("process", "role", "started", "seen", "config", "loaded"):
+    for column in ("process", "role", "started", "seen", "claimed", "sent", "config", "loaded"):
         table.add_column(column, overflow="fold")
     for p in report["processes"]:
-        seen = f"{p['seen_ago']:.0f}s ago" + ("" if p["alive"] else " (gone)")
+        seen = f"{p['seen_ago']:.0f}s ago" + ("" if p["alive"] else " (lost)")
         table.add_row(
-            escape(p["id"]), p["role"], _at(p["started_at"]), seen,
-            p["config_hash"][:SHORT], _at(p["config_loaded_at"]),
+            escape(p["id"]), p["role"], _at(p["started_at"]), seen, f"{p['claimed']:,}",
+            f"{p['sent']:,}", p["config_hash"][:SHORT], _at(p["config_loaded_at"]),
         )  # fmt: skip
     console.print(table)
     mine = report["file_hash"][:SHORT]

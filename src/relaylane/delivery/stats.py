@@ -35,7 +35,13 @@ class WorkerStats:
     relays: dict[str, RelayTally] = field(default_factory=dict)
     lanes: dict[str, LaneTally] = field(default_factory=dict)
     recorded: int = 0  # results committed to the store
+    claimed: int = 0  # deliveries claimed (leased) by this worker
     stale: int = 0  # results refused because the lease had passed to another worker
+
+    @property
+    def sent(self) -> int:
+        """Deliveries this worker had accepted by a relay."""
+        return sum(lane.states.get("sent", 0) for lane in self.lanes.values())
 
     def totals(self) -> dict[str, int]:
         """Deliveries finished by this worker, by state, over all lanes."""

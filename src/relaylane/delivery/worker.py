@@ -229,6 +229,7 @@ class Worker:
                     self._admit(lane, step.claims.get(lane.name, []), groups, step.contacts)
                 self._trim_bodies()  # only now: this tick's claims may use any body held
                 claimed = any(step.claims.values())
+                self.stats.claimed += sum(len(cs) for cs in step.claims.values())
             await self.upkeep.tick(self)  # even while claiming: it throttles itself
             if await self._feed() or claimed:
                 continue

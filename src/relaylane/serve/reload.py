@@ -130,12 +130,18 @@ class Heartbeat:
     now (`config()`), and removes it on a clean stop."""
 
     def __init__(
-        self, store: Store, role: str, config: Callable[[], Config], now: Callable[[], float]
+        self,
+        store: Store,
+        role: str,
+        config: Callable[[], Config],
+        now: Callable[[], float],
+        stats: Callable[[], WorkerStats | None] = lambda: None,
     ) -> None:
         self.store = store
         self.role = role
         self.config = config
         self.now = now
+        self.stats = stats
         self.started_at = now()
         self.id = process_id(self.started_at)
         self.loaded_at = self.started_at
@@ -145,9 +151,12 @@ class Heartbeat:
 
     def beat(self) -> None:
         cfg = self.config()
+        stats = self.stats()
+        claimed, sent = (stats.claimed, stats.sent) if stats is not None else (0, 0)
         self.store.processes.beat(
-            self.id, self.role, self.started_at, cfg.hash, self.loaded_at, self.now()
-        )
+            self.id, self.role, self.started_at, cfg.hash, self.loaded_at, self.now(),
+            claimed, sent,
+        )  # fmt: skip
 
     async def run(self) -> None:
         try:
@@ -179,7 +188,9 @@ class WorkerSlot:
         self.make = make
         self.store = store
         self.until_idle = until_idle
-        self.heartbeat = Heartbeat(store, "worker", lambda: self.worker.config, worker.clock.now)
+        self.heartbeat = Heartbeat(
+            store, "worker", lambda: self.worker.config, worker.clock.now, lambda: self.worker.stats
+        )
         self._task: asyncio.Task[WorkerStats] | None = None
         self._retiring: list[asyncio.Task[WorkerStats]] = []
         self._lock = asyncio.Lock()

@@ -99,7 +99,10 @@ class Service:
         if Part.WORKER in self.parts:
             self.worker = self._new_worker(self.config, None)
         stops: list[Callable[[], object]] = []
-        self.heartbeat = Heartbeat(self.store, "serve", lambda: self.config, self.clock.now)
+        self.heartbeat = Heartbeat(
+            self.store, "serve", lambda: self.config, self.clock.now,
+            lambda: self.worker.stats if self.worker else None,
+        )  # fmt: skip
         tasks.append(asyncio.create_task(self.heartbeat.run(), name="heartbeat"))
         try:
             await self._start_fronts(stops)  # bind everything first: a taken port stops us

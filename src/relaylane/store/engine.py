@@ -84,6 +84,22 @@ def head_revision() -> str:
     return head
 
 
+def known_revisions() -> frozenset[str]:
+    """Every schema revision this relaylane has a migration for."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    return frozenset(s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions())
+
+
+def newer_schema_error(current: str) -> StoreError:
+    return StoreError(
+        f"the database schema is at revision {current}, newer than this relaylane knows (it "
+        f"knows up to {head_revision()}): a newer relaylane upgraded it. Fix: upgrade "
+        "relaylane on this host to the version the others run; never run an older worker "
+        "against a newer schema"
+    )
+
+
 def current_revision(engine: sa.Engine) -> str | None:
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table("alembic_version"):
@@ -92,8 +108,11 @@ def current_revision(engine: sa.Engine) -> str | None:
 
 
 def upgrade(engine: sa.Engine) -> tuple[str | None, str]:
-    """Migrate the schema to the newest revision; returns (before, after)."""
+    """Migrate the schema to the newest revision; returns (before, after). Refuses a
+    schema newer than this relaylane knows (it would not know how to go back)."""
     before = current_revision(engine)
+    if before is not None and before not in known_revisions():
+        raise newer_schema_error(before)
     with engine.begin() as conn:
         command.upgrade(_alembic_config(conn), "head")
     return before, head_revision()
@@ -110,6 +129,8 @@ def ensure_schema(engine: sa.Engine) -> None:
         ) from exc
     if current == head_revision():
         return
+    if current is not None and current not in known_revisions():
+        raise newer_schema_error(current)
     if engine.dialect.name == "sqlite":
         upgrade(engine)
         return

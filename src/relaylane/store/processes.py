@@ -35,6 +35,8 @@ class ProcessRow:
     seen_at: float
     config_hash: str
     config_loaded_at: float
+    claimed: int = 0
+    sent: int = 0
 
     def as_dict(self, now: float) -> dict[str, Any]:
         return {
@@ -46,8 +48,11 @@ class ProcessRow:
             "seen_at": self.seen_at,
             "seen_ago": max(0.0, now - self.seen_at),
             "alive": now - self.seen_at < STALE_AFTER,
+            "state": "live" if now - self.seen_at < STALE_AFTER else "lost",
             "config_hash": self.config_hash,
             "config_loaded_at": self.config_loaded_at,
+            "claimed": self.claimed,
+            "sent": self.sent,
         }
 
 
@@ -63,6 +68,8 @@ class SqlProcesses:
         config_hash: str,
         loaded_at: float,
         now: float,
+        claimed: int = 0,
+        sent: int = 0,
     ) -> None:
         """Insert or refresh this process's row."""
         values = {
@@ -74,11 +81,14 @@ class SqlProcesses:
             "seen_at": now,
             "config_hash": config_hash,
             "config_loaded_at": loaded_at,
+            "claimed": claimed,
+            "sent": sent,
         }
         with self.engine.begin() as conn:
             insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             stmt = insert(processes).values(**values)
-            changed = {k: stmt.excluded[k] for k in ("seen_at", "config_hash", "config_loaded_at")}
+            kept = ("seen_at", "config_hash", "config_loaded_at", "claimed", "sent")
+            changed = {k: stmt.excluded[k] for k in kept}
             conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changed))
 
     def gone(self, ident: str) -> None:
@@ -102,6 +112,8 @@ class SqlProcesses:
                 float(r.seen_at),
                 r.config_hash,
                 float(r.config_loaded_at),
+                int(r.claimed),
+                int(r.sent),
             )
             for r in rows
         ]

@@ -511,4 +511,6 @@ processes = sa.Table(
     sa.Column("seen_at", sa.Float, nullable=False),
     sa.Column("config_hash", sa.String(64), nullable=False),  # sha256 of the file's bytes
     sa.Column("config_loaded_at", sa.Float, nullable=False),
+    sa.Column("claimed", sa.BigInteger, nullable=False, server_default="0"),  # since start
+    sa.Column("sent", sa.BigInteger, nullable=False, server_default="0"),
 )

@@ -63,6 +63,8 @@ def upgrade() -> None:
         sa.Column("seen_at", sa.Float, nullable=False),
         sa.Column("config_hash", sa.String(64), nullable=False),
         sa.Column("config_loaded_at", sa.Float, nullable=False),
+        sa.Column("claimed", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("sent", sa.BigInteger, nullable=False, server_default="0"),
     )
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("pruned_at", sa.Float, nullable=True))
