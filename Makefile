@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit peer browser bench screenshots clean
+.PHONY: demo test lint typecheck unit peer browser bench soak screenshots clean
 
 $(STAMP): pyproject.toml
 	@PY=$(PY) bash scripts/ensure-system.sh
@@ -47,6 +47,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/events.py
 	bench/throughput --skip-postfix --events
 	$(BIN)/python bench/campaign.py
+
+# tests/scale's scenarios scaled up: 20,000 deliveries, 4 workers (PostgreSQL; not in `test`).
+soak: $(STAMP)
+	SOAK=1 $(BIN)/pytest -q tests/scale -s
 
 # PNGs of the dashboard's main pages for the README (not part of the test command).
 screenshots: $(STAMP) browser

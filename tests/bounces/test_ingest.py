@@ -14,6 +14,8 @@ from relaylane.bounces.report import Event, Finding
 from relaylane.bounces.webhooks.common import ProviderEvent
 from relaylane.clock import FakeClock
 from relaylane.config import Config, load_config_data
+from relaylane.policy.vocabulary import BounceClass, DeliveryState, Outcome, Stage
+from relaylane.records import AttemptRecord, DeliveryResult
 from relaylane.store import Store
 from relaylane.store.schema import deliveries
 from tests.helpers import queue
@@ -243,3 +245,30 @@ def test_a_report_naming_several_recipients_acts_only_for_ours(
     ]
     assert scopes_of(store, "alias-member@example.test") == set()
     assert scopes_of(store, "ours@example.test") == {("global", "hard_bounce")}
+
+
+def test_a_dsn_that_beats_the_workers_own_record_is_not_overwritten(
+    store: Store, tmp_path: Path
+) -> None:
+    """A fast relay accepts, bounces and reports before the worker commits `sent`: the
+    DSN applies to the delivery still `sending`, and the worker's late `sent` is fenced
+    off as stale (its attempt kept) instead of turning the bounce back into `sent`."""
+    config = make(store, tmp_path)
+    [did] = queue(store, config, "tx", ["gone@example.test"], NOW - 600)
+    [claimed] = store.queue.claim("tx", NOW - 590, 10, "w1", 60.0)
+    assert claimed.id == did and state_of(store, did) == "sending"
+    report = dsn(f"b-{token(store, did)}@{RP}", "gone@example.test", "5.1.1", "550 5.1.1 unknown")
+    ingest_for(store, config).report(report, source="receiver")
+    assert state_of(store, did) == "bounced"
+    accepted = AttemptRecord(
+        at=NOW - 589, relay="pf", stage=Stage.DATA, code=250, reply="250 2.0.0 Ok: queued",
+        outcome=Outcome.SENT, bounce_class=BounceClass.NONE, duration_ms=12.0,
+    )  # fmt: skip
+    late = DeliveryResult(
+        id=did, token=claimed.token, state=DeliveryState.SENT, due_at=None, relay="pf",
+        pinned=False, retries=0, attempts=(accepted,), sent_at=NOW - 589,
+    )  # fmt: skip
+    assert store.queue.record([late], NOW - 588, "w1") == 0  # fenced off: stale
+    assert state_of(store, did) == "bounced"
+    history = store.reads.delivery(did).attempts
+    assert any(a.code == 250 for a in history)  # the relay's acceptance is still on record

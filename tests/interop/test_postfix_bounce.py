@@ -138,7 +138,8 @@ async def test_a_postfix_dsn_suppresses_the_address_and_cancels_queued_mail(
     await deliver(config, store)
     first = store.reads.delivery(did).delivery
     assert first.state in ("sent", "bounced"), loop.diagnostics()
-    assert store.reads.delivery(waiting).delivery.state == "queued"
+    # not sent (due in 30 days); the DSN may already have cancelled it on a busy machine
+    assert store.reads.delivery(waiting).delivery.state in ("queued", "suppressed")
 
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:

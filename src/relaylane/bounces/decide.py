@@ -33,8 +33,12 @@ from relaylane.policy.vocabulary import (
 )
 
 # States a report may move a delivery out of: handed to a relay, outcome pending (or
-# already reported delivered, for a later failure notice).
-REPORTABLE_STATES = frozenset({DeliveryState.SENT, DeliveryState.DELIVERED})
+# already reported delivered, for a later failure notice). `sending` too: a fast relay
+# can accept, bounce and report before the worker has committed `sent`; the store then
+# fences off that late result (store/feedback.py).
+REPORTABLE_STATES = frozenset({DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.SENDING})
+# States a delivery report (delivered) may move to `delivered`.
+_ACCEPTED = frozenset({DeliveryState.SENT, DeliveryState.SENDING})
 _HELD_CLASSES = RELAY_LEVEL_CLASSES | {BounceClass.SPAM_CONTENT}
 
 
@@ -107,7 +111,7 @@ def decide(
 
 
 def _delivered(facts: DeliveryFacts) -> DeliveryState | None:
-    return DeliveryState.DELIVERED if facts.state is DeliveryState.SENT else None
+    return DeliveryState.DELIVERED if facts.state in _ACCEPTED else None
 
 
 def _bounced(facts: DeliveryFacts, found: FindingClass, retry_after: float, now: float) -> Decision:

@@ -233,16 +233,23 @@ def _reported(item: Recording, moved: bool) -> list[Reported]:
 def _move(
     conn: sa.Connection, facts: DeliveryFacts, row: FeedbackRow, d: Decision, now: float
 ) -> bool:
-    """Change the delivery's state if it is still one a report may change."""
+    """Change the delivery's state if it is still one a report may change.
+
+    A report can beat the worker's own record: a fast relay accepts, bounces and sends
+    the DSN back before the worker has committed `sent` (its results are group-committed).
+    The delivery is then still `sending`; the report applies anyway, and the lease token
+    moves on, so the worker's late `sent` is fenced off as stale (its attempt is kept in
+    the history) instead of overwriting the bounce."""
     assert d.new_state is not None
-    allowed = [DeliveryState.SENT.value]
+    allowed = [DeliveryState.SENT.value, DeliveryState.SENDING.value]
     if d.new_state is not DeliveryState.DELIVERED:
-        allowed += [s.value for s in REPORTABLE_STATES if s is not DeliveryState.SENT]
+        allowed += [s.value for s in REPORTABLE_STATES if s.value not in allowed]
     held = d.new_state is DeliveryState.BLOCKED
     values: dict[str, object] = {
         "state": d.new_state.value,
         "due_at": d.due_at if held else None,
         "updated_at": now,
+        "lease_token": D.lease_token + 1,  # fences off a result still on its way
     }
     if d.new_state is not DeliveryState.DELIVERED:
         values |= {
@@ -251,7 +258,7 @@ def _move(
             "bounce_class": BounceClass.EXPIRED.value if d.expired else row.bounce_class,
         }
     if held:
-        values |= {"pinned": True, "retries": D.retries + 1, "lease_token": D.lease_token + 1}
+        values |= {"pinned": True, "retries": D.retries + 1}
     stmt = deliveries.update().where(D.id == facts.id, D.state.in_(allowed)).values(**values)
     if conn.execute(stmt).rowcount != 1:
         return False
