@@ -204,6 +204,24 @@ def count_sent(engine: sa.Engine) -> int:
         )
 
 
+def history(engine: sa.Engine, pairs: Sequence[Pair], first: dict[Pair, float]) -> str:
+    """Why these deliveries arrived twice: their attempts, as the store recorded them."""
+    lines = [f"{len(pairs)} duplicates the victim did not hold, e.g.:"]
+    with engine.connect() as conn:
+        for mid, rcpt in pairs[:5]:
+            lines.append(f"{mid} {rcpt}: first accepted at {first[(mid, rcpt)]:.3f}")
+            for row in conn.execute(
+                sa.text(
+                    "SELECT a.at, a.worker, a.relay, a.outcome, a.stale, a.reply "
+                    "FROM attempts a JOIN deliveries d ON d.id = a.delivery_id "
+                    "WHERE d.header_message_id LIKE :m AND d.recipient = :r ORDER BY a.id"
+                ),
+                {"m": f"%{mid}%", "r": rcpt},
+            ):
+                lines.append(f"  {row}")
+    return "\n".join(lines)
+
+
 def logs(paths: Sequence[Path]) -> str:
     return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in paths)
 
@@ -342,7 +360,7 @@ async def test_a_killed_worker_costs_at_most_its_in_flight_deliveries(
     assert not missing, f"{len(missing)} deliveries lost: {sorted(missing)[:5]}"
     assert counts.keys() == rows.keys()
     assert extra <= len(held), f"{extra} duplicates > {len(held)} leased to the victim"
-    assert duplicates.keys() <= held, f"not the victim's: {sorted(duplicates.keys() - held)[:5]}"
+    assert duplicates.keys() <= held, history(engine, sorted(duplicates.keys() - held), first)
     # A live worker renews its leases every lease/3; had the victim's lapsed before the
     # kill, others could have taken its deliveries while it still sent them.
     assert expires > killed_at, f"the victim's lease lapsed {killed_at - expires:.1f}s before"

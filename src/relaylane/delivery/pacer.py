@@ -265,6 +265,14 @@ class Pacer:
             today = sum(c.sent for c in mine if c.period == "day" and c.period_start == day)
             caps.restore(now, this_hour, today)
 
+    def give_back(self, counts: list[SentCount], events: list[PacingEvent]) -> None:
+        """A flush that failed: its counts and events go out with the next one (warm-up
+        states are re-marked dirty as they change, and written whole)."""
+        for c in counts:
+            key = (c.relay, c.path, c.period, c.period_start)
+            self._counts[key] = self._counts.get(key, 0) + c.sent
+        self._events = [*events, *self._events]
+
     def drain(self) -> tuple[list[SentCount], list[PacingEvent], list[WarmupRow]]:
         counts = [SentCount(r, p, k, s, n) for (r, p, k, s), n in self._counts.items()]
         events, self._events = self._events, []

@@ -208,8 +208,9 @@ class Upkeep:
         if counts or events or warmups:
             try:
                 await self._db(self.queue.flush_pacing, counts, events, warmups)
-            except sa.exc.DBAPIError as exc:  # this second's counts are not stored
-                log.warning("could not store pacing counts (%s)", exc.__class__.__name__)
+            except sa.exc.DBAPIError as exc:  # kept: they go out with the next flush
+                self.pacer.give_back(counts, events)
+                log.warning("could not store pacing counts yet (%s)", exc.__class__.__name__)
 
     async def _read_signals(self, now: float) -> None:
         """Deferrals and blocks reported later (DSN `delayed`, ESP events) slow the relay x

@@ -60,12 +60,14 @@ class SqlPacing:
         given, in one transaction."""
         if not counts and not events and not warmups:
             return
+        # Rows are written in key order, so that workers flushing at once on PostgreSQL
+        # wait for each other instead of deadlocking (each locks the rows it upserts).
         with self.engine.begin() as conn:
-            for count in counts:
+            for count in sorted(counts, key=_count_key):
                 conn.execute(_increment(conn, count))
             if events:
                 conn.execute(pacing_events.insert(), [vars_of(e) for e in events])
-            for row in warmups:
+            for row in sorted(warmups, key=lambda r: (r.relay, r.path)):
                 conn.execute(_upsert_warmup(conn, row, now))
 
     def warmups(self) -> list[WarmupRow]:
@@ -91,6 +93,10 @@ class SqlPacing:
     def prune(self, before: float) -> int:
         with self.engine.begin() as conn:
             return conn.execute(pacing_counts.delete().where(C.period_start < before)).rowcount
+
+
+def _count_key(count: SentCount) -> tuple[str, str, str, float]:
+    return (count.relay, count.path, count.period, count.period_start)
 
 
 def _increment(conn: sa.Connection, count: SentCount) -> sa.Executable:
