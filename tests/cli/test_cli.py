@@ -106,7 +106,7 @@ relays = ["a", "b"]
     assert "startls" in out and "starttls" in out  # the bad value and the right one
     assert "colour" in out  # the unknown key
     assert '"b"' in out or "'b'" in out or " b" in out  # the unknown relay
-    assert "bad.toml" in out
+    assert "bad.toml" in out.replace("\n", "")  # rich may wrap a long temporary path
 
 
 def test_check_reports_a_missing_password_variable(tmp_path: Path) -> None:

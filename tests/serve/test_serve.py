@@ -85,7 +85,9 @@ async def start_serve(cfg: str) -> tuple[asyncio.subprocess.Process, dict[str, i
 async def test_serve_accepts_both_ways_and_sigterm_loses_nothing(
     tmp_path: Path, store_url: str
 ) -> None:
-    async with SimRelay(Behaviour(delay=0.05)) as sim:
+    # slow enough (about 13 msg/s over its 2 connections) that the 80 are still being
+    # delivered when the SIGTERM comes, however busy the machine is while submitting
+    async with SimRelay(Behaviour(delay=0.15)) as sim:
         cfg = write_config(tmp_path, store_url, sim.port)
         code, out = await asyncio.to_thread(
             run, "keys", "create", "--scope", "send,read", "--lanes", "transactional", "-c", cfg
