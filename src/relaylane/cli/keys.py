@@ -23,7 +23,7 @@ from relaylane.cli.common import (
 from relaylane.config import Config
 from relaylane.errors import InputError
 from relaylane.policy.pacing.caps import Period, period_start
-from relaylane.store.credentials import KEEP, ApiKeyRow, QuotaValue
+from relaylane.store.credentials import KEEP, ApiKeyRow, QuotaValue, SmtpUserRow
 
 app = typer.Typer(help="API keys for the HTTP API (stored hashed).", no_args_is_help=True)
 
@@ -135,7 +135,7 @@ def create(
     console.print(made.token, highlight=False, soft_wrap=True)
     console.print(
         f"[dim]key {row.key_id}: scopes {','.join(row.scopes)}, lanes "
-        f"{','.join(row.lanes) or '-'}{_quotas(row)}. Shown once: store it now; send it "
+        f"{','.join(row.lanes) or '-'}{quotas_of(row)}. Shown once: store it now; send it "
         "as 'Authorization: Bearer <key>'.[/]",
         highlight=False,
     )
@@ -216,14 +216,15 @@ def quota(
     if json:
         print_json(_public(row))
         return
-    console.print(f"API key {row.key_id} ({row.name}){_quotas(row) or ': no quota'}")
+    console.print(f"API key {row.key_id} ({row.name}){quotas_of(row) or ': no quota'}")
 
 
 def _key_id(key_id: str) -> str:
     return key_id.split("_")[1] if key_id.startswith("rl_") else key_id
 
 
-def _quotas(r: ApiKeyRow) -> str:
+def quotas_of(r: ApiKeyRow | SmtpUserRow) -> str:
+    """ ", quota 100/hour and 1000/day" (empty without a quota), for keys and SMTP users."""
     parts = [f"{r.hourly_quota}/hour"] if r.hourly_quota is not None else []
     parts += [f"{r.daily_quota}/day"] if r.daily_quota is not None else []
     return f", quota {' and '.join(parts)}" if parts else ""

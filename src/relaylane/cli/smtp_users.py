@@ -31,6 +31,7 @@ from relaylane.cli.keys import (
     quota_changes,
     quota_json,
     quota_text,
+    quotas_of,
 )
 from relaylane.config.models import _check_name
 from relaylane.errors import InputError
@@ -93,7 +94,8 @@ def create(
         console.print(shown, highlight=False)
     console.print(
         f"[dim]SMTP user {row.name}: lanes {','.join(row.lanes)}, notify {row.notify}"
-        f"{_quotas(row)}." + (" The password is shown once: store it now.[/]" if shown else "[/]"),
+        f"{quotas_of(row)}."
+        + (" The password is shown once: store it now.[/]" if shown else "[/]"),
         highlight=False,
     )
 
@@ -166,13 +168,7 @@ def quota(
     if json:
         print_json(_public(row))
         return
-    console.print(f"SMTP user {row.name}{_quotas(row) or ': no quota'}")
-
-
-def _quotas(r: SmtpUserRow) -> str:
-    parts = [f"{r.hourly_quota}/hour"] if r.hourly_quota is not None else []
-    parts += [f"{r.daily_quota}/day"] if r.daily_quota is not None else []
-    return f", quota {' and '.join(parts)}" if parts else ""
+    console.print(f"SMTP user {row.name}{quotas_of(row) or ': no quota'}")
 
 
 def _public(r: SmtpUserRow) -> dict[str, object]:
