@@ -40,37 +40,11 @@ import sqlalchemy as sa  # noqa: E402
 
 from relaylane.store import Store, open_store  # noqa: E402
 from relaylane.store.engine import create_engine, upgrade  # noqa: E402
+from relaylane.store.schema import metadata  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("RELAYLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = (
-    "audit_log",
-    "lane_states",
-    "quota_counts",
-    "processes",
-    "tracking_events",
-    "campaigns",
-    "list_members",
-    "lists",
-    "contacts",
-    "templates",
-    "metric_buckets",
-    "relay_health",
-    "health_events",
-    "event_outbox",
-    "warmup_paths",
-    "pacing_counts",
-    "pacing_events",
-    "dkim_rotations",
-    "feedback",
-    "token_keys",
-    "attempts",
-    "deliveries",
-    "messages",
-    "api_keys",
-    "smtp_users",
-    "idempotency",
-    "suppressions",
-)
+# Every table, so a test never sees what an earlier one left (a new table is never missed).
+TABLES = tuple(t.name for t in reversed(metadata.sorted_tables))
 
 
 def _pg_reason() -> str | None:

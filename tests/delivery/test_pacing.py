@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from relaylane.config import Config, load_config_data
@@ -14,8 +15,15 @@ from relaylane.delivery.worker import Worker
 from relaylane.sim.behaviour import Behaviour
 from relaylane.sim.relay import SimRelay
 from relaylane.store import Store
+from relaylane.store.limits import SqlLimits
 from relaylane.store.schema import deliveries
 from tests.helpers import lane, queue, relay, signing_domains
+
+
+@pytest.fixture(params=["per-process", "shared"])
+def limits(request: pytest.FixtureRequest, store: Store) -> SqlLimits | None:
+    """Every test here runs with limits counted per process and shared through the store."""
+    return store.limits if request.param == "shared" else None
 
 
 def paced_config(
@@ -42,11 +50,13 @@ def most_in_any_window(stamps: list[float], width: float) -> int:
     return best
 
 
-async def test_a_relay_rate_is_never_exceeded(store: Store, store_url: str, tmp_path: Path) -> None:
+async def test_a_relay_rate_is_never_exceeded(
+    store: Store, limits: SqlLimits | None, store_url: str, tmp_path: Path
+) -> None:
     async with SimRelay(Behaviour()) as sim:
         cfg = paced_config(store_url, tmp_path, [relay("r1", sim.port, rate="20/s")])
         queue(store, cfg, "tx", [f"u{i}@example.test" for i in range(70)], time.time())
-        await Worker(cfg, store.queue, idle_quit=0.5).run(until_idle=True)
+        await Worker(cfg, store.queue, idle_quit=0.5, limits=limits).run(until_idle=True)
         stamps = [m.received_at for m in sim.received]
     assert len(stamps) == 70
     burst = 20  # the bucket holds one second of tokens
@@ -59,7 +69,7 @@ async def test_a_relay_rate_is_never_exceeded(store: Store, store_url: str, tmp_
 
 
 async def test_a_provider_throttling_slows_only_that_provider_on_that_relay(
-    store: Store, store_url: str, tmp_path: Path
+    store: Store, limits: SqlLimits | None, store_url: str, tmp_path: Path
 ) -> None:
     throttle = "421 4.7.28 Our system has detected an unusual rate of unsolicited mail"
     behaviour = Behaviour(rcpt_rules=[(r"@gmail\.example$", throttle)])
@@ -68,7 +78,7 @@ async def test_a_provider_throttling_slows_only_that_provider_on_that_relay(
         cfg = paced_config(store_url, tmp_path, [relay("r1", sim.port)], provider=provider)
         rcpts = ["a@gmail.example", "b@gmail.example", "c@other.example", "d@other.example"]
         queue(store, cfg, "tx", rcpts, time.time())
-        worker = Worker(cfg, store.queue, idle_quit=0.5)
+        worker = Worker(cfg, store.queue, idle_quit=0.5, limits=limits)
         await worker.run(until_idle=True)
     now = time.time()
     google = worker.pacer.rate_of("r1", "google", now)
@@ -85,11 +95,13 @@ async def test_a_provider_throttling_slows_only_that_provider_on_that_relay(
     assert changes and all(c.provider == "google" and "4.7.28" in c.cause for c in changes)
 
 
-async def test_a_daily_cap_survives_a_restart(store: Store, store_url: str, tmp_path: Path) -> None:
+async def test_a_daily_cap_survives_a_restart(
+    store: Store, limits: SqlLimits | None, store_url: str, tmp_path: Path
+) -> None:
     async with SimRelay(Behaviour()) as sim:
         cfg = paced_config(store_url, tmp_path, [relay("r1", sim.port, daily_cap=3)])
         ids = queue(store, cfg, "tx", [f"u{i}@example.test" for i in range(5)], time.time())
-        await Worker(cfg, store.queue, idle_quit=0.5).run(until_idle=True)
+        await Worker(cfg, store.queue, idle_quit=0.5, limits=limits).run(until_idle=True)
         assert len(sim.received) == 3
         with store.engine.begin() as conn:  # make the two waiting ones due again, now
             conn.execute(
@@ -97,7 +109,9 @@ async def test_a_daily_cap_survives_a_restart(store: Store, store_url: str, tmp_
                 .where(deliveries.c.id.in_(ids), deliveries.c.state == "queued")
                 .values(due_at=time.time())
             )
-        await Worker(cfg, store.queue, idle_quit=0.5).run(until_idle=True)  # a new process
+        await Worker(cfg, store.queue, idle_quit=0.5, limits=limits).run(
+            until_idle=True
+        )  # a new process
         assert len(sim.received) == 3  # the restored count still fills today's cap
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(deliveries.c.state, deliveries.c.due_at)).all()
@@ -107,7 +121,7 @@ async def test_a_daily_cap_survives_a_restart(store: Store, store_url: str, tmp_
 
 
 async def test_sticky_keeps_each_provider_on_one_relay(
-    store: Store, store_url: str, tmp_path: Path
+    store: Store, limits: SqlLimits | None, store_url: str, tmp_path: Path
 ) -> None:
     async with SimRelay(Behaviour()) as a, SimRelay(Behaviour()) as b:
         provider = {"google": {"domains": [f"g{i}.example" for i in range(12)]}}
@@ -122,7 +136,7 @@ async def test_sticky_keeps_each_provider_on_one_relay(
         cfg = load_config_data(data, source="<t>", base_dir=tmp_path, env={})
         rcpts = [f"user@g{i}.example" for i in range(12)]  # 12 domains, one provider
         queue(store, cfg, "tx", rcpts, time.time())
-        await Worker(cfg, store.queue, idle_quit=0.5).run(until_idle=True)
+        await Worker(cfg, store.queue, idle_quit=0.5, limits=limits).run(until_idle=True)
         counts = sorted([len(a.received), len(b.received)])
     assert counts == [0, 12]  # by domain they would have spread over both relays
 
@@ -142,12 +156,12 @@ def warm_config(store_url: str, tmp_path: Path, ports: list[int], spill: str) ->
 
 
 async def test_a_warming_relay_holds_at_its_step(
-    store: Store, store_url: str, tmp_path: Path
+    store: Store, limits: SqlLimits | None, store_url: str, tmp_path: Path
 ) -> None:
     async with SimRelay(Behaviour()) as sim:
         cfg = warm_config(store_url, tmp_path, [sim.port], "hold")
         queue(store, cfg, "tx", [f"u{i}@example.test" for i in range(8)], time.time())
-        await Worker(cfg, store.queue, idle_quit=0.5).run(until_idle=True)
+        await Worker(cfg, store.queue, idle_quit=0.5, limits=limits).run(until_idle=True)
         assert len(sim.received) == 3  # step 1: 3 a day
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(deliveries.c.state, deliveries.c.due_at)).all()
@@ -163,17 +177,17 @@ async def test_a_warming_relay_holds_at_its_step(
 
 
 async def test_a_warming_relay_spills_to_the_lanes_other_relays(
-    store: Store, store_url: str, tmp_path: Path
+    store: Store, limits: SqlLimits | None, store_url: str, tmp_path: Path
 ) -> None:
     async with SimRelay(Behaviour()) as warm, SimRelay(Behaviour()) as old:
         cfg = warm_config(store_url, tmp_path, [warm.port, old.port], "lane")
         queue(store, cfg, "tx", [f"u{i}@example.test" for i in range(8)], time.time())
-        await Worker(cfg, store.queue, idle_quit=0.5).run(until_idle=True)
+        await Worker(cfg, store.queue, idle_quit=0.5, limits=limits).run(until_idle=True)
         assert (len(warm.received), len(old.received)) == (3, 5)
 
 
 async def test_a_reported_deferral_slows_the_pair_like_an_smtp_reply(
-    store: Store, store_url: str, tmp_path: Path
+    store: Store, limits: SqlLimits | None, store_url: str, tmp_path: Path
 ) -> None:
     import asyncio
 
@@ -185,7 +199,7 @@ async def test_a_reported_deferral_slows_the_pair_like_an_smtp_reply(
         provider = {"google": {"domains": ["gmail.example"], "rate": "50/s"}}
         cfg = paced_config(store_url, tmp_path, [relay("r1", sim.port)], provider=provider)
         [did] = queue(store, cfg, "tx", ["a@gmail.example"], time.time())
-        worker = Worker(cfg, store.queue, idle_quit=0.5)
+        worker = Worker(cfg, store.queue, idle_quit=0.5, limits=limits)
         task = asyncio.create_task(worker.run())
         deadline = time.monotonic() + 10
         while not sim.received and time.monotonic() < deadline:
@@ -208,7 +222,7 @@ async def test_a_reported_deferral_slows_the_pair_like_an_smtp_reply(
 
 
 async def test_outside_its_send_window_a_delivery_waits_as_held(
-    store: Store, store_url: str, tmp_path: Path
+    store: Store, limits: SqlLimits | None, store_url: str, tmp_path: Path
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
@@ -236,7 +250,7 @@ async def test_outside_its_send_window_a_delivery_waits_as_held(
         rcpt = [parse_address("b@example.test")]
         msg = build_message(cfg, "now", composed, rcpt, time.time(), origin=later)
         [[scheduled]] = store.queue.enqueue([msg])
-        await Worker(cfg, store.queue, idle_quit=0.5).run(until_idle=True)
+        await Worker(cfg, store.queue, idle_quit=0.5, limits=limits).run(until_idle=True)
         assert sim.received == []
     with store.engine.connect() as conn:
         rows = dict(conn.execute(sa.select(deliveries.c.id, deliveries.c.state)).all())

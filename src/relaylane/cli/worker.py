@@ -77,6 +77,7 @@ def worker(
                     report_every=report_every,
                     classifier=classifier_for(config.classification),
                     feeder=CampaignFeeder(store.campaigns, store.tracking, config),
+                    limits=store.limits,
                 )
 
             w = make(cfg, None)

@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_RECOVER_STEP",
     "DEFAULT_RULE_DURATION",
     "DEFAULT_RULE_FACTOR",
+    "DEFAULT_SHARED_LIMITS",
     "DEFAULT_SPILL",
     "DEFAULT_STEP_BACK_AFTER_IDLE",
     "DEFAULT_TIMEZONE",
@@ -72,6 +73,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEZONE = "UTC"
+DEFAULT_SHARED_LIMITS = True  # [pacing] shared_limits: limits count every worker on the store
 DEFAULT_WARMUP_SCOPE = WarmupScope.RELAY_AND_DOMAIN
 DEFAULT_MIN_SENT_RATIO = 0.8
 DEFAULT_MAX_DEFERRAL_RATE = 0.05
@@ -405,9 +407,14 @@ def _zone_ok(value: str) -> str:
 
 
 class PacingConfig(Model):
-    """[pacing]: where hours and days begin for caps, warm-up days and plans."""
+    """[pacing]: where hours and days begin for caps, warm-up days and plans, and whether
+    limits count every worker on the store."""
 
     timezone: Annotated[str, BeforeValidator(_zone_ok)] = DEFAULT_TIMEZONE
+    # Rates, caps, warm-up volumes, adaptive rates and max_connections count every worker
+    # process on the store together (grants from the database). false: each process
+    # counts only itself (one worker, and no database round trip per limit slot).
+    shared_limits: bool = DEFAULT_SHARED_LIMITS
 
 
 def _window_ok(value: Any) -> Any:

@@ -158,6 +158,9 @@ dkim = [ { selector = "rl1", key_file = "keys/outreach.acme.test-rl1.pem" } ]
 [pacing]
 # Where hours and days begin for caps and warm-up days.
 timezone = "UTC"
+# Rates, caps, warm-up volumes, adaptive rates and max_connections count every worker
+# process on the store together (docs/deploy.md). false: each process counts itself.
+# shared_limits = true
 
 # A warm-up schedule a relay can name with warmup = "standard": messages per step (one
 # step is about a day), advancing only on volume sent while the path stays healthy.

@@ -12,23 +12,33 @@ Answers feed adaptive backoff (`on_answer`): a rule of the recipient's provider 
 the reply slows (x factor, down to the floor) or suspends that pair only; recovery is
 additive, step by step (`tick`). Sent counts and every change are collected for the store
 (`drain`), and caps are restored from it at start (`restore`).
+
+With `shared` (every worker on one store), each send also needs a grant of every limit it
+touches from the store (relaylane.delivery.limits): the relay's and the pair's rate, the
+relay's hourly and daily caps and each warm-up path's daily volume, so the limits count
+all workers together. Each pair's adaptive rate is then stored as it changes and adopted
+from the store (`drain_rates`, `adopt_rates`), and warm-up progress is added up in the
+store from every worker's attempts (`drain_warmups`, `merge_warmup`, `adopt_warmups`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from relaylane.config.models import Config, RelayConfig
 from relaylane.config.pacing import ProviderConfig, WarmupConfig
+from relaylane.delivery.limits import SharedLimits
 from relaylane.policy.pacing import aimd, warmup
+from relaylane.policy.pacing.allotment import Ask, Slot, cap_chunk, rate_chunk, rate_slot
 from relaylane.policy.pacing.bucket import TokenBucket
 from relaylane.policy.pacing.caps import CapState, Period, period_end, period_start
 from relaylane.policy.pacing.providers import rules_for
 from relaylane.policy.vocabulary import RELAY_LEVEL_CLASSES, Outcome
 from relaylane.store.feedback import FeedbackRow
-from relaylane.store.pacing import PacingEvent, SentCount, WarmupRow
+from relaylane.store.limits import RateRow
+from relaylane.store.pacing import PacingEvent, SentCount, WarmupDelta, WarmupRow
 
 DEFAULT_PROVIDER = "default"
 
@@ -58,6 +68,11 @@ class Pacer:
     _warm: dict[tuple[str, str], warmup.WarmupState] = field(default_factory=dict)
     _reserved: dict[tuple[str, str], int] = field(default_factory=dict)
     _warm_dirty: set[tuple[str, str]] = field(default_factory=set)
+    shared: SharedLimits | None = None
+    _rates_dirty: set[tuple[str, str]] = field(default_factory=set)
+    _rate_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    _warm_deltas: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    _warm_delta_at: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rules = {name: p.rules() for name, p in self.providers.items()}
@@ -79,6 +94,12 @@ class Pacer:
         ready = max(limits, self._warm_ready(relay.name, group, domain, now))
         if ready > now:
             return ready
+        if self.shared is not None:
+            asks = self._shared_asks(relay, group, pair, domain, now)
+            wait = self.shared.ready(asks, now)
+            if wait > 0:
+                return max(wait, now)
+            self.shared.take(asks)
         for key in self._paths(relay.name, group, domain):
             self._reserved[key] = self._reserved.get(key, 0) + 1
         bucket = self._relay_buckets[relay.name]
@@ -101,6 +122,37 @@ class Pacer:
         if pair.bucket is not None:
             times.append(pair.bucket.ready_at(now))
         return max(times)
+
+    def _shared_asks(
+        self, relay: RelayConfig, group: str, pair: _Pair, domain: str, now: float
+    ) -> list[Ask]:
+        """A grant of every shared limit this send touches."""
+        name = relay.name
+        asks = []
+        bucket = self._relay_buckets[name]
+        if bucket is not None:
+            asks.append(_rate_ask(f"rate|{name}", bucket.rate, now))
+        if pair.bucket is not None:
+            asks.append(_rate_ask(f"rate|{name}|{group}", pair.bucket.rate, now))
+        hour_sent, day_sent = self._caps[name].sent(now)
+        for period, cap, sent in (
+            (Period.HOUR, relay.hourly_cap, hour_sent),
+            (Period.DAY, relay.daily_cap, day_sent),
+        ):
+            if cap is not None:
+                start, end = self._period(now, period)
+                slot = Slot(start, end, cap)
+                asks.append(Ask(f"{period.value}|{name}", slot, cap_chunk(cap), seed=sent))
+        found = self._warm_policy.get(name)
+        if found is not None:
+            start, end = self._period(now, Period.DAY)
+            for key in self._paths(name, group, domain):
+                state = self._warm.get(key, warmup.WarmupState())
+                cap = warmup.volume(state, found[0])
+                used = warmup.offered_today(state, found[0], now)
+                slot = Slot(start, end, cap)
+                asks.append(Ask(f"warm|{name}|{key[1]}", slot, cap_chunk(cap), seed=used))
+        return asks
 
     def interval(self, relay: str, group: str, now: float) -> float:
         """Seconds between two sends under the tightest rate on this pair (0: no rate)."""
@@ -149,6 +201,10 @@ class Pacer:
                 continue
             state = self._warm.get(key, warmup.WarmupState())
             self._set_warm(key, warmup.record(state, found[0], now, outcome), "", group, now)
+            if self.shared is not None:
+                counts = self._warm_deltas.setdefault(key, {})
+                counts[outcome.value] = counts.get(outcome.value, 0) + 1
+                self._warm_delta_at[key] = max(now, self._warm_delta_at.get(key, now))
 
     def _set_warm(
         self, key: tuple[str, str], state: warmup.WarmupState, reason: str, group: str, now: float
@@ -279,7 +335,86 @@ class Pacer:
         self._counts.clear()
         rows = [WarmupRow(r, p, asdict(self._warm[(r, p)])) for r, p in sorted(self._warm_dirty)]
         self._warm_dirty.clear()
+        if self.shared is not None:  # progress is added up in the store (drain_warmups)
+            rows = []
         return counts, events, rows
+
+    # -- shared with the other workers ----------------------------------------------------
+    def drain_rates(self) -> list[RateRow]:
+        """The adaptive rates this worker changed since the last drain, to store."""
+        rows = []
+        for key in sorted(self._rates_dirty):
+            pair = self._pairs.get(key)
+            if pair is None or pair.rate is None:
+                continue
+            at = self._rate_seen.get(key, 0.0)
+            rows.append(RateRow(key[0], key[1], _rate_fields(pair.rate), at))
+        self._rates_dirty.clear()
+        return rows
+
+    def requeue_rates(self, rows: Sequence[RateRow]) -> None:
+        """Rates that could not be stored: stored with the next drain."""
+        self._rates_dirty.update((r.relay, r.provider) for r in rows)
+
+    @property
+    def warming(self) -> bool:
+        """Does any relay warm up?"""
+        return bool(self._warm_policy)
+
+    def adopt_rates(self, rows: Sequence[RateRow], now: float) -> None:
+        """Take the stored rates that changed after what this worker last made or saw."""
+        for row in rows:
+            key = (row.relay, row.provider)
+            if row.changed_at <= self._rate_seen.get(key, -math.inf):
+                continue
+            pair = self._pair(*key)
+            if pair.rate is None:
+                continue
+            try:
+                pair.rate = _adopted(pair.rate, row.state)
+            except (TypeError, ValueError):
+                continue  # a state from another version: keep this worker's
+            self._rate_seen[key] = row.changed_at
+            self._apply(row.relay, row.provider, pair, now)
+
+    def drain_warmups(self) -> list[WarmupDelta]:
+        """This worker's warm-up attempts since the last drain, per path."""
+        deltas = [
+            WarmupDelta(r, p, counts, self._warm_delta_at[(r, p)])
+            for (r, p), counts in sorted(self._warm_deltas.items())
+        ]
+        self._warm_deltas.clear()
+        self._warm_delta_at.clear()
+        return deltas
+
+    def give_back_warmups(self, deltas: Sequence[WarmupDelta]) -> None:
+        """A merge that failed: its attempts go out with the next one."""
+        for d in deltas:
+            counts = self._warm_deltas.setdefault((d.relay, d.path), {})
+            for outcome, n in d.outcomes.items():
+                counts[outcome] = counts.get(outcome, 0) + n
+            self._warm_delta_at[(d.relay, d.path)] = d.at
+
+    def merge_warmup(
+        self, delta: WarmupDelta, stored: dict[str, object] | None
+    ) -> dict[str, object]:
+        """The stored progress of a path with one worker's attempts added (pure: run by
+        the store under the path's lock)."""
+        found = self._warm_policy.get(delta.relay)
+        state = _warm_state(stored)
+        if found is None:
+            return asdict(state)
+        policy = found[0]
+        state, _ = warmup.update(state, policy, delta.at)
+        for outcome, n in delta.outcomes.items():
+            state = warmup.record(state, policy, delta.at, Outcome(outcome), n)
+        return asdict(state)
+
+    def adopt_warmups(self, rows: Sequence[WarmupRow]) -> None:
+        """Every path's progress as the store adds it up across workers."""
+        for row in rows:
+            if row.relay in self._warm_policy:
+                self._warm[(row.relay, row.path)] = _warm_state(row.state)
 
     # -- internals ------------------------------------------------------------------------
     def _pair(self, relay: str, group: str) -> _Pair:
@@ -316,6 +451,9 @@ class Pacer:
             self._counts[key] = self._counts.get(key, 0) + 1
 
     def _period_start(self, now: float, period: Period) -> float:
+        return self._period(now, period)[0]
+
+    def _period(self, now: float, period: Period) -> tuple[float, float]:
         """The period containing `now`, worked out through the time zone once per period,
         not once per send."""
         start, end = self._periods.get(period, (math.inf, -math.inf))
@@ -323,15 +461,61 @@ class Pacer:
             start = period_start(now, self.timezone, period)
             end = period_end(now, self.timezone, period)
             self._periods[period] = (start, end)
-        return start
+        return start, end
 
     def _event(self, relay: str, group: str, change: aimd.Change) -> None:
+        key = (relay, group)
+        self._rate_seen[key] = max(change.at, self._rate_seen.get(key, -math.inf))
+        if self.shared is not None:
+            self._rates_dirty.add(key)
         until = change.until if change.until is not None and math.isfinite(change.until) else None
         self._events.append(
             PacingEvent(
                 change.at, relay, group, change.action.value, change.rate, until, change.cause
             )
         )
+
+
+_RATE_FIELDS = ("factor", "held_until", "suspended_until", "last_decrease", "next_step_at")
+
+
+def _rate_fields(rate: aimd.PathRate) -> dict[str, object]:
+    return {name: getattr(rate, name) for name in _RATE_FIELDS}
+
+
+def _adopted(rate: aimd.PathRate, state: dict[str, object]) -> aimd.PathRate:
+    """This worker's rate with a stored rate's fields (a bad one raises ValueError)."""
+    fields: dict[str, float | None] = {}
+    for name in _RATE_FIELDS:
+        value = state.get(name)
+        if value is not None and not isinstance(value, (int, float)):
+            raise ValueError(f"{name} is not a number: {value!r}")
+        fields[name] = None if value is None else float(value)
+    factor = fields["factor"]
+    if factor is None:
+        raise ValueError("factor is missing")
+    return replace(
+        rate,
+        factor=factor,
+        held_until=fields["held_until"],
+        suspended_until=fields["suspended_until"],
+        last_decrease=fields["last_decrease"],
+        next_step_at=fields["next_step_at"],
+    )
+
+
+def _warm_state(stored: dict[str, object] | None) -> warmup.WarmupState:
+    if not stored:
+        return warmup.WarmupState()
+    try:
+        return warmup.WarmupState(**stored)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return warmup.WarmupState()  # a state from another version: the path starts again
+
+
+def _rate_ask(key: str, rate: float, now: float) -> Ask:
+    slot = rate_slot(rate, now)
+    return Ask(key, slot, rate_chunk(slot))
 
 
 def signal_outcome(row: FeedbackRow) -> Outcome | None:

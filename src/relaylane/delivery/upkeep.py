@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from relaylane.clock import Clock
 from relaylane.delivery.health import HealthBoard
 from relaylane.delivery.job import QueueStore
+from relaylane.delivery.limits import SharedLimits
 from relaylane.delivery.pacer import Pacer
 from relaylane.delivery.providers import ProviderResolver
 from relaylane.delivery.stats import WorkerStats
@@ -31,6 +32,7 @@ from relaylane.monitor.tally import MetricTally
 from relaylane.policy.health import HealthState, Transition
 from relaylane.policy.suppression import SuppressionPolicy
 from relaylane.records import DeliveryResult
+from relaylane.store.pacing import PacingEvent
 
 log = logging.getLogger("relaylane.worker")
 Db = Callable[..., Awaitable[Any]]
@@ -65,8 +67,9 @@ class Upkeep:
         suppression: SuppressionPolicy,
         hooks: Hooks,
         stats: WorkerStats,
+        shared: SharedLimits | None = None,
     ) -> None:
-        self.queue, self._db, self.clock = queue, db, clock
+        self.queue, self._db, self.clock, self.shared = queue, db, clock, shared
         self.pacer, self.health, self.groups = pacer, health, groups
         self.owner, self.suppression, self.hooks, self.stats = owner, suppression, hooks, stats
         self.metrics = MetricTally()
@@ -205,12 +208,36 @@ class Upkeep:
 
     async def flush_pacing(self) -> None:
         counts, events, warmups = self.pacer.drain()
+        if self.shared is not None:
+            events = await self._share(self.shared, events)
         if counts or events or warmups:
             try:
                 await self._db(self.queue.flush_pacing, counts, events, warmups)
             except sa.exc.DBAPIError as exc:  # kept: they go out with the next flush
                 self.pacer.give_back(counts, events)
                 log.warning("could not store pacing counts yet (%s)", exc.__class__.__name__)
+
+    async def _share(self, shared: SharedLimits, events: list[PacingEvent]) -> list[PacingEvent]:
+        """Store the adaptive rates this worker changed and adopt the others'; add this
+        worker's warm-up attempts to the stored progress and adopt every path's. A recovery
+        step that another worker stored first is not logged twice."""
+        rates = self.pacer.drain_rates()
+        deltas = self.pacer.drain_warmups()
+        try:
+            written = await shared.write_rates(rates)
+            self.pacer.adopt_rates(await shared.rates(None), self.clock.now())
+        except sa.exc.DBAPIError as exc:  # kept: stored with the next flush
+            log.warning("could not share adaptive rates (%s)", exc.__class__.__name__)
+            self.pacer.requeue_rates(rates)
+            written = {(r.relay, r.provider) for r in rates}
+        if self.pacer.warming:
+            try:
+                merged = await shared.merge_warmups(deltas, self.pacer.merge_warmup)
+                self.pacer.adopt_warmups(merged)
+            except sa.exc.DBAPIError as exc:  # kept: added with the next flush
+                log.warning("could not share warm-up progress (%s)", exc.__class__.__name__)
+                self.pacer.give_back_warmups(deltas)
+        return [e for e in events if e.action != "recover" or (e.relay, e.provider) in written]
 
     async def _read_signals(self, now: float) -> None:
         """Deferrals and blocks reported later (DSN `delayed`, ESP events) slow the relay x

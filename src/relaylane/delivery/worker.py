@@ -36,6 +36,7 @@ from relaylane.config.models import Config, LaneConfig, RelayConfig
 from relaylane.delivery.board import RelayBoard
 from relaylane.delivery.health import Gate, GateAction
 from relaylane.delivery.job import Job, QueueStore
+from relaylane.delivery.limits import LimitStore, SharedLimits
 from relaylane.delivery.outgoing import Outgoing
 from relaylane.delivery.pacer import Pacer
 from relaylane.delivery.personalize import CampaignBodies
@@ -71,6 +72,7 @@ __all__ = ["Job", "QueueStore", "SessionFactory", "Worker", "new_owner"]
 BODY_CACHE_SIZE = 2048
 KEY_RING_REFRESH = 300.0  # seconds between re-reads of the token keys
 PACE_PARK = 60.0  # a delivery waiting this long or less for a limit stays in memory
+SLOT_RETRY = 0.25  # seconds before a relay whose connection slots were all held looks again
 
 
 def new_owner() -> str:
@@ -94,6 +96,7 @@ class Worker:
         report_every: float | None = None,
         classifier: Classifier | None = None,
         feeder: CampaignFeeder | None = None,
+        limits: LimitStore | None = None,
     ) -> None:
         self.config = config
         self.feeder = feeder  # feeds running campaigns' contacts to the queue
@@ -116,10 +119,21 @@ class Worker:
         self.owner = owner or new_owner()
         self.stats = stats or WorkerStats()
         self.board = RelayBoard(config)
+        w = config.worker
+        self._lease, self._batch, self._idle_poll = w.lease, w.claim_batch, w.idle_poll
+        # With `limits`, rates, caps, warm-up volumes, adaptive rates and connections count
+        # every worker on the store (relaylane.delivery.limits), not this process alone.
+        self.shared = (
+            SharedLimits(limits, self.clock, self.owner, self._lease)
+            if limits is not None and config.pacing.shared_limits
+            else None
+        )
+        self.pacer.shared = self.shared
+        self._regrowing: set[str] = set()
         self.upkeep = Upkeep(
             queue, self._db, self.clock, self.pacer, self.board.health, self.groups,
             owner=self.owner, suppression=self._suppression, hooks=self._hooks,
-            stats=self.stats,
+            stats=self.stats, shared=self.shared,
         )  # fmt: skip
         self.metrics = self.upkeep.metrics
         self.idle_quit = idle_quit
@@ -127,8 +141,6 @@ class Worker:
         self.flush_size = flush_size
         self.shutdown_grace = shutdown_grace
         self.report_every = report_every
-        w = config.worker
-        self._lease, self._batch, self._idle_poll = w.lease, w.claim_batch, w.idle_poll
         self._lanes = config.lanes_by_priority()
         self._policies = {
             lane.name: LanePolicy(
@@ -396,6 +408,45 @@ class Worker:
 
     # -- sending ------------------------------------------------------------------
     async def _connection(self, cfg: RelayConfig) -> None:
+        """One connection to the relay while it has work, holding one of the relay's
+        connection slots shared with every worker (with shared limits)."""
+        held = None
+        if self.shared is not None:
+            held = await self._connection_slot(self.shared, cfg)
+            if held is None:
+                return
+        try:
+            await self._send_on(cfg)
+        finally:
+            if held is not None and self.shared is not None:
+                await self.shared.free_connection(cfg.name, *held)
+            self._forget(cfg.name)
+            if not self._stopping:
+                self._grow(cfg.name)
+
+    async def _connection_slot(
+        self, shared: SharedLimits, cfg: RelayConfig
+    ) -> tuple[int, str] | None:
+        """A connection slot of the relay; none free (all workers together use
+        `max_connections`): the task ends and the relay looks again in SLOT_RETRY."""
+        try:
+            held = await shared.take_connection(cfg.name, cfg.max_connections)
+        except sa.exc.DBAPIError as exc:
+            log.warning("could not take a connection slot (%s)", exc.__class__.__name__)
+            held = None
+        if held is None:
+            self._forget(cfg.name)
+            if not self._stopping and cfg.name not in self._regrowing:
+                self._regrowing.add(cfg.name)
+                asyncio.get_running_loop().call_later(SLOT_RETRY, self._regrow, cfg.name)
+        return held
+
+    def _regrow(self, relay: str) -> None:
+        self._regrowing.discard(relay)
+        if not self._stopping:
+            self._grow(relay)
+
+    async def _send_on(self, cfg: RelayConfig) -> None:
         queue = self._queues[cfg.name]
         try:
             session = self.sessions(cfg)
@@ -451,9 +502,6 @@ class Worker:
                     return  # a fault: a new connection (or the lane's others) goes on
         finally:
             await session.close()
-            self._forget(cfg.name)
-            if not self._stopping:
-                self._grow(cfg.name)
 
     def _gated(self, job: Job, relay: str) -> bool:
         """Path health, just before the send: a relay paused for an infrastructure cause
@@ -719,6 +767,8 @@ class Worker:
             since_reclaim += renew_every
             try:
                 await self._db(self.queue.renew, self.owner, now, self._lease)
+                if self.shared is not None:
+                    await self.shared.renew()
                 if since_reclaim >= reclaim_every:
                     since_reclaim = 0.0
                     await self._db(self.queue.reclaim_expired, now)
@@ -766,6 +816,8 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self.upkeep.stop(self)
+            if self.shared is not None:
+                await self.shared.close()
             await self.groups.aclose()
             self._db_thread.shutdown(wait=True)
 

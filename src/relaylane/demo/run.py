@@ -174,7 +174,7 @@ async def _drive(
     await asyncio.to_thread(store.queue.enqueue, [_marketing(config, size.marketing, started)])
     await asyncio.to_thread(store.queue.enqueue, _outreach(config, size.outreach, started))
     queued = size.marketing + size.outreach + size.transactional
-    worker = Worker(config, store.queue, idle_quit=1.0)
+    worker = Worker(config, store.queue, idle_quit=1.0, limits=store.limits)
     intake_done = asyncio.Event()
     marketing_done: list[float] = []
 

@@ -141,6 +141,7 @@ class Service:
             stats=stats,
             classifier=classifier_for(config.classification),
             feeder=CampaignFeeder(self.store.campaigns, self.store.tracking, config),
+            limits=self.store.limits,
         )
 
     def _poke(self) -> None:

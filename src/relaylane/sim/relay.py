@@ -59,6 +59,7 @@ class _Connection(SMTP):
         super().connection_made(transport)
         if first:
             self.relay._live.add(self)
+            self.relay.peak_connections = max(self.relay.peak_connections, len(self.relay._live))
 
     def connection_lost(self, error: Exception | None) -> None:
         try:
@@ -265,6 +266,7 @@ class SimRelay:
         self.port = 0
         self.received: list[Received] = []
         self.connections = 0
+        self.peak_connections = 0  # the most connections open at once
         self.commands: Counter[str] = Counter()
         self.accepted = 0
         self._handler = _Handler(self)

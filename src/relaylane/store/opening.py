@@ -16,6 +16,7 @@ from relaylane.store.engine import create_engine, ensure_schema
 from relaylane.store.feedback import SqlFeedback
 from relaylane.store.health import SqlHealth
 from relaylane.store.intake import SqlIntake
+from relaylane.store.limits import SqlLimits
 from relaylane.store.metrics import SqlMetrics
 from relaylane.store.pacing import SqlPacing
 from relaylane.store.processes import SqlProcesses
@@ -47,6 +48,7 @@ class Store:
     tracking: SqlTracking
     audit: SqlAudit
     processes: SqlProcesses
+    limits: SqlLimits
 
     def close(self) -> None:
         self.engine.dispose()
@@ -76,6 +78,7 @@ def open_store(url: str, base_dir: Path | None = None, *, migrate: bool = True) 
         tracking=SqlTracking(engine),
         audit=SqlAudit(engine),
         processes=SqlProcesses(engine),
+        limits=SqlLimits(engine),
     )
 
 

@@ -35,6 +35,16 @@ class WarmupRow:
 
 
 @dataclass(frozen=True, slots=True)
+class WarmupDelta:
+    """What one worker's attempts on a warm-up path were since its last flush."""
+
+    relay: str
+    path: str
+    outcomes: dict[str, int]  # Outcome value -> attempts
+    at: float  # the last of them
+
+
+@dataclass(frozen=True, slots=True)
 class PacingEvent:
     at: float
     relay: str

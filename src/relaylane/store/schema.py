@@ -514,3 +514,41 @@ processes = sa.Table(
     sa.Column("claimed", sa.BigInteger, nullable=False, server_default="0"),  # since start
     sa.Column("sent", sa.BigInteger, nullable=False, server_default="0"),
 )
+
+# Limits shared by every worker (relaylane.policy.pacing.allotment): how much of one
+# limit's slot (a rate's second, a cap's hour or day, a warm-up path's day) the workers
+# together have been granted. Old rate slots are deleted as they pass.
+limit_allotments = sa.Table(
+    "limit_allotments",
+    metadata,
+    sa.Column("key", sa.String(400), nullable=False),  # rate|relay[|provider], hour|relay, ...
+    sa.Column("slot_start", sa.Float, nullable=False),
+    sa.Column("slot_end", sa.Float, nullable=False),
+    sa.Column("granted", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("key", "slot_start", name="pk_limit_allotments"),
+    sa.Index("ix_limit_allotments_end", "slot_end"),
+)
+
+# A relay's connection slots: a worker opens a connection only while it holds one of the
+# relay's first `max_connections` slots, leased and renewed like deliveries.
+relay_slots = sa.Table(
+    "relay_slots",
+    metadata,
+    sa.Column("relay", sa.String(64), nullable=False),
+    sa.Column("slot", sa.Integer, nullable=False),
+    sa.Column("holder", sa.String(160), nullable=True),  # worker owner#connection
+    sa.Column("expires", sa.Float, nullable=True),
+    sa.PrimaryKeyConstraint("relay", "slot", name="pk_relay_slots"),
+)
+
+# Each relay x provider pair's adaptive rate (relaylane.policy.pacing.aimd), shared so a
+# slow-down one worker met slows every worker.
+pair_rates = sa.Table(
+    "pair_rates",
+    metadata,
+    sa.Column("relay", sa.String(64), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # PathRate's fields, without its changes
+    sa.Column("changed_at", sa.Float, nullable=False),  # the change it reflects
+    sa.PrimaryKeyConstraint("relay", "provider", name="pk_pair_rates"),
+)
