@@ -285,15 +285,16 @@ class Pacer:
     def tick(self, now: float) -> None:
         """Additive recovery of slowed pairs, step by step."""
         for (relay, group), pair in self._pairs.items():
-            if pair.rate is None:
-                continue
-            due = aimd.next_change_at(pair.rate, now)
-            if due is None or due > now:
-                continue
-            before = len(pair.rate.changes)
-            pair.rate = aimd.recover(pair.rate, now)
+            if pair.rate is None or (pair.rate.next_step_at is None and not _suspended(pair.rate)):
+                continue  # at its base rate
+            before = {id(c) for c in pair.rate.changes}
+            recovered = aimd.recover(pair.rate, now)
+            fresh = [c for c in recovered.changes if id(c) not in before]
+            if not fresh:
+                continue  # no step due yet
+            pair.rate = recovered
             self._apply(relay, group, pair, now)
-            for change in pair.rate.changes[before:]:
+            for change in fresh:
                 self._event(relay, group, change)
 
     def rate_of(self, relay: str, group: str, now: float) -> float | None:
@@ -511,6 +512,10 @@ def _warm_state(stored: dict[str, object] | None) -> warmup.WarmupState:
         return warmup.WarmupState(**stored)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return warmup.WarmupState()  # a state from another version: the path starts again
+
+
+def _suspended(rate: aimd.PathRate) -> bool:
+    return rate.suspended_until is not None
 
 
 def _rate_ask(key: str, rate: float, now: float) -> Ask:

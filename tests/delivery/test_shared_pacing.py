@@ -1,0 +1,85 @@
+"""What one worker learns about a path's pace reaches the others through the store
+(shared limits): a provider's throttling that slowed one worker slows a worker that never
+met it, a recovery step both workers take is logged once, and warm-up progress adds up."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from relaylane.delivery.worker import Worker
+from relaylane.policy.vocabulary import Outcome
+from relaylane.sim.behaviour import Behaviour
+from relaylane.sim.relay import SimRelay
+from relaylane.store import Store
+from relaylane.store.pacing import WarmupDelta
+from tests.delivery.test_pacing import paced_config, warm_config
+from tests.helpers import queue, relay
+
+THROTTLE = "421 4.7.28 Our system has detected an unusual rate of unsolicited mail"
+
+
+async def test_a_slowdown_one_worker_met_slows_another(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    behaviour = Behaviour(rcpt_rules=[(r"@gmail\.example$", THROTTLE)])
+    async with SimRelay(behaviour) as sim:
+        provider = {"google": {"domains": ["gmail.example"], "rate": "50/s"}}
+        cfg = paced_config(store_url, tmp_path, [relay("r1", sim.port)], provider=provider)
+        queue(store, cfg, "tx", ["a@gmail.example"], time.time())
+        met = Worker(cfg, store.queue, idle_quit=0.5, limits=store.limits)
+        await met.run(until_idle=True)
+        other = Worker(cfg, store.queue, idle_quit=0.5, limits=store.limits)
+        await other.run(until_idle=True)  # nothing to send: it starts, looks and stops
+    now = time.time()
+    slowed = met.pacer.rate_of("r1", "google", now)
+    assert slowed is not None and slowed < 50
+    assert other.pacer.rate_of("r1", "google", now) == slowed
+
+
+async def test_a_recovery_step_both_workers_take_is_logged_once(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    provider = {"google": {"domains": ["gmail.example"], "rate": "50/s",
+                           "recover_every": "10s", "recover_step": 0.25}}  # fmt: skip
+    cfg = paced_config(store_url, tmp_path, [relay("r1", 9)], provider=provider)
+    workers = [Worker(cfg, store.queue, limits=store.limits) for _ in range(2)]
+    start = time.time()
+    first, second = workers
+    first.pacer.throttle("r1", "google", 0.25, start, "test: slowed")
+    await first.upkeep.flush_pacing()
+    slowed = first.pacer.rate_of("r1", "google", start + 1)
+    assert slowed is not None and slowed < 50
+    await second.upkeep.flush_pacing()  # adopts the slowed rate
+    assert second.pacer.rate_of("r1", "google", start + 1) == slowed
+    for worker in workers:  # both recover by the same steps, later
+        worker.pacer.tick(start + 60)
+        await worker.upkeep.flush_pacing()
+    for worker in workers:
+        assert worker.pacer.rate_of("r1", "google", start + 60) == 50
+        assert worker.shared is not None
+        await worker.shared.close()
+    actions = [e.action for e in store.pacing.events("r1")]
+    assert sorted(actions) == ["recover"] * 3 + ["slow"]  # 0.25 -> 1 in three steps, once
+
+
+async def test_warm_up_progress_adds_up_across_workers(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    cfg = warm_config(store_url, tmp_path, [9], "hold")
+    workers = [Worker(cfg, store.queue, limits=store.limits) for _ in range(3)]
+    now = time.time()
+    for n, worker in enumerate(workers):
+        for _ in range(n + 1):
+            worker.pacer.on_answer("warm", "default", Outcome.SENT, "250 ok", now)
+    for worker in workers:
+        await worker.upkeep.flush_pacing()
+    [row] = store.pacing.warmups()
+    assert (row.state["sent_in_step"], row.state["offered_today"]) == (6, 6)
+    for worker in workers:
+        assert worker.shared is not None
+        await worker.shared.close()
+    # the merge is the pure warm-up policy: attempts add, nothing else moves
+    delta = WarmupDelta("warm", "", {"sent": 2, "deferred": 1}, now)
+    merged = workers[0].pacer.merge_warmup(delta, row.state)
+    assert (merged["sent_in_step"], merged["deferrals"], merged["offered_today"]) == (8, 1, 9)
