@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/events.py
 	bench/throughput --skip-postfix --events
 	$(BIN)/python bench/campaign.py
+	$(BIN)/python bench/scale.py
 
 # tests/scale's scenarios scaled up: 20,000 deliveries, 4 workers (PostgreSQL; not in `test`).
 soak: $(STAMP)

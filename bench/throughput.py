@@ -174,7 +174,9 @@ async def run_relaylane(
         started = time.perf_counter()
         go.set()
         watcher = asyncio.create_task(watch())
-        worker = (Worker if metrics else NoMetricsWorker)(config, store.queue, idle_quit=2.0)
+        kind = Worker if metrics else NoMetricsWorker
+        # limits shared through the store, as `relaylane worker` runs (the default)
+        worker = kind(config, store.queue, idle_quit=2.0, limits=store.limits)
         stop_events = asyncio.Event()
         events = asyncio.create_task(run_dispatcher(config, store, stop_events))
         stats = await worker.run(until_idle=True, intake_done=intake_done)
