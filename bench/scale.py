@@ -44,6 +44,7 @@ from postfix_peer import free_port, run_postfix_peer, start_sink
 from relaylane.config import load_config
 from relaylane.dkim import generate_key, write_private_key
 from relaylane.sim import SimRelay
+from relaylane.sim.windows import most_in_window
 from relaylane.store import open_store
 from relaylane.store.engine import create_engine, upgrade
 from throughput import make_batches
@@ -179,16 +180,6 @@ def throughput(workdir: Path, ports: list[int], store: str, workers: int, messag
         sent = sent_count(url)
     return {"store": store, "workers": workers, "messages": messages, "sent": sent,
             "seconds": round(seconds, 2), "msgs_per_sec": round(messages / seconds, 1)}  # fmt: skip
-
-
-def most_in_window(stamps: list[float], width: float) -> int:
-    stamps = sorted(stamps)
-    best = start = 0
-    for end, t in enumerate(stamps):
-        while t - stamps[start] >= width:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 async def accuracy(workdir: Path, shared: bool, workers: int = 4) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import pytest
 from relaylane.config import load_config
 from relaylane.sim import SimRelay
 from relaylane.sim.behaviour import Behaviour
+from relaylane.sim.windows import most_in_window
 from relaylane.store import open_store
 from tests.scale.test_many_workers import (
     logs,
@@ -39,16 +40,6 @@ RATE = 60  # tx-a, messages per second
 CAP = 150  # tx-b, per day
 WARM = 100  # tx-c's first warm-up step, per day
 SLACK = 3  # sends granted at a slot's end that reach the relay in the next
-
-
-def most_in_any_window(stamps: list[float], width: float) -> int:
-    stamps = sorted(stamps)
-    best = start = 0
-    for end, t in enumerate(stamps):
-        while t - stamps[start] >= width:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def write_config(tmp_path: Path, store_url: str, ports: dict[str, int]) -> str:
@@ -123,7 +114,7 @@ async def test_three_workers_keep_one_set_of_limits(tmp_path: Path, store_url: s
         assert [p.returncode for p in procs] == [0] * WORKERS, logs(paths)
     counts, _, _ = received_pairs(sims)
     stamps = [m.received_at for m in sims["tx-a"].received]
-    windows = {w: most_in_any_window(stamps, w) for w in (1.0, 2.0, 5.0)}
+    windows = {w: most_in_window(stamps, w) for w in (1.0, 2.0, 5.0)}
     print(
         f"\n{DELIVERIES} deliveries, {WORKERS} workers, {took:.1f}s; accepted "
         f"{ {n: s.accepted for n, s in sims.items()} }; peak connections "

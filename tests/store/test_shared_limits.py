@@ -10,7 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import hypothesis.strategies as st
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 from relaylane.policy.pacing.allotment import Ask, Slot, cap_chunk, rate_chunk, rate_slot
 from relaylane.store import Store, open_store
@@ -73,13 +73,14 @@ def test_connection_slots_are_held_once_until_freed_or_expired(store: Store) -> 
     assert limits.take_connection("r1", 2, "w3#1", NOW, 20) is None  # both held
     assert limits.connections(NOW) == {"r1": 2}
     assert a is not None
-    limits.free_connection("r1", a, "w1#1")
-    assert limits.take_connection("r1", 2, "w3#1", NOW, 20) == a
+    assert limits.free_connection("r1", a, "w1#1", NOW + 0.5) is True  # w3 is waiting
+    assert limits.take_connection("r1", 2, "w3#1", NOW + 0.5, 20) == a
     assert limits.renew_connections("w2", NOW + 15, 20) == 1  # w2 lives: renewed
     # w3 died: its slot's lease runs out, and only then is it taken again
     assert limits.take_connection("r1", 2, "w4#1", NOW + 19, 20) is None
     assert limits.take_connection("r1", 2, "w4#1", NOW + 21, 20) == a
-    limits.free_connection("r1", a, "w3#1")  # a late free of a lost slot frees nothing
+    # a late free of a lost slot frees nothing; nobody was refused for a while
+    assert limits.free_connection("r1", a, "w3#1", NOW + 30) is False
     assert limits.take_connection("r1", 2, "w5#1", NOW + 22, 20) is None
     # a smaller max_connections after a reload: slots past it are never handed out
     assert limits.take_connection("r1", 1, "w6#1", NOW + 50, 20) == 0
@@ -111,6 +112,7 @@ def test_warm_up_attempts_add_up_across_workers(store: Store) -> None:
 
 
 @settings(max_examples=200, deadline=None)
+@example(rate=0.75, start=7 * (1 / 0.75), span=1.0)  # a boundary the division rounds down
 @given(
     rate=st.floats(min_value=0.001, max_value=5000, allow_nan=False),
     start=st.floats(min_value=0, max_value=2e9),

@@ -49,7 +49,7 @@ class LimitStore(Protocol):
     def take_connection(
         self, relay: str, size: int, holder: str, now: float, lease: float
     ) -> int | None: ...
-    def free_connection(self, relay: str, slot: int, holder: str) -> None: ...
+    def free_connection(self, relay: str, slot: int, holder: str, now: float = ...) -> bool: ...
     def renew_connections(self, owner: str, now: float, lease: float) -> int: ...
     def write_rates(self, rows: Sequence[RateRow]) -> set[tuple[str, str]]: ...
     def rates(self, changed_after: float | None = ...) -> list[RateRow]: ...
@@ -151,11 +151,14 @@ class SharedLimits:
         slot = await self._call(self.store.take_connection, relay, size, holder, now, self.lease)
         return None if slot is None else (slot, holder)
 
-    async def free_connection(self, relay: str, slot: int, holder: str) -> None:
+    async def free_connection(self, relay: str, slot: int, holder: str) -> bool:
+        """Free the slot; True when another worker is waiting for one of the relay's."""
         try:
-            await self._call(self.store.free_connection, relay, slot, holder)
+            now = self.clock.now()
+            return await self._call(self.store.free_connection, relay, slot, holder, now)
         except sa.exc.DBAPIError as exc:  # its lease runs out instead
             log.warning("could not free a connection slot (%s)", exc.__class__.__name__)
+            return False
 
     async def renew(self) -> None:
         await self._call(self.store.renew_connections, self.owner, self.clock.now(), self.lease)

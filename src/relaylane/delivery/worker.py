@@ -72,7 +72,9 @@ __all__ = ["Job", "QueueStore", "SessionFactory", "Worker", "new_owner"]
 BODY_CACHE_SIZE = 2048
 KEY_RING_REFRESH = 300.0  # seconds between re-reads of the token keys
 PACE_PARK = 60.0  # a delivery waiting this long or less for a limit stays in memory
-SLOT_RETRY = 0.25  # seconds before a relay whose connection slots were all held looks again
+SLOT_RETRY = 0.1  # seconds before a relay whose connection slots were all held looks again
+SHARED_IDLE = 1.0  # seconds an idle connection holds a shared slot before giving it back
+SLOT_YIELD = 3 * SLOT_RETRY  # a freed slot another worker waits for is left to it this long
 
 
 def new_owner() -> str:
@@ -418,10 +420,13 @@ class Worker:
         try:
             await self._send_on(cfg)
         finally:
+            waiting = False
             if held is not None and self.shared is not None:
-                await self.shared.free_connection(cfg.name, *held)
+                waiting = await self.shared.free_connection(cfg.name, *held)
             self._forget(cfg.name)
-            if not self._stopping:
+            if waiting:  # another worker waits for this relay: it gets the slot first
+                self._regrow_later(cfg.name, SLOT_YIELD)
+            elif not self._stopping:
                 self._grow(cfg.name)
 
     async def _connection_slot(
@@ -436,10 +441,18 @@ class Worker:
             held = None
         if held is None:
             self._forget(cfg.name)
-            if not self._stopping and cfg.name not in self._regrowing:
-                self._regrowing.add(cfg.name)
-                asyncio.get_running_loop().call_later(SLOT_RETRY, self._regrow, cfg.name)
+            self._regrow_later(cfg.name)
         return held
+
+    def _idle_for(self) -> float:
+        """How long an idle connection stays open: with shared limits its slot may be
+        wanted by another worker, so it goes back sooner."""
+        return self.idle_quit if self.shared is None else min(self.idle_quit, SHARED_IDLE)
+
+    def _regrow_later(self, relay: str, delay: float = SLOT_RETRY) -> None:
+        if not self._stopping and relay not in self._regrowing:
+            self._regrowing.add(relay)
+            asyncio.get_running_loop().call_later(delay, self._regrow, relay)
 
     def _regrow(self, relay: str) -> None:
         self._regrowing.discard(relay)
@@ -464,7 +477,7 @@ class Worker:
             while True:
                 if queue.empty():  # wait, but QUIT once idle for `idle_quit`
                     try:
-                        _, _, job = await asyncio.wait_for(queue.get(), self.idle_quit)
+                        _, _, job = await asyncio.wait_for(queue.get(), self._idle_for())
                     except TimeoutError:
                         return
                 else:
@@ -500,6 +513,8 @@ class Worker:
                     continue
                 if self._on_report(job, cfg.name, report):
                     return  # a fault: a new connection (or the lane's others) goes on
+                if self.shared is not None and session.exhausted:
+                    return  # its slot goes back: a worker waiting for one gets it first
         finally:
             await session.close()
 

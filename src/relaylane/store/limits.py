@@ -27,6 +27,8 @@ S = relay_slots.c
 R = pair_rates.c
 W = warmup_paths.c
 WarmupMerge = Callable[[WarmupDelta, dict[str, object] | None], dict[str, object]]
+WAITING_SLOT = -1  # a relay's row noting when a worker was last refused a connection slot
+WAITING = 1.0  # seconds a refusal counts as a worker still waiting
 KEEP_PAST = 3600.0  # seconds a passed slot's row is kept (for `relaylane workers` to show)
 
 
@@ -83,14 +85,15 @@ class SqlLimits:
         self, relay: str, size: int, holder: str, now: float, lease: float
     ) -> int | None:
         """One of the relay's `size` connection slots that is free (or whose lease ran out),
-        now held by `holder` until now + lease; None when all are held."""
+        now held by `holder` until now + lease; None when all are held (and the refusal is
+        noted, so that a holder lets the waiting worker have the next slot it frees)."""
         if size < 1:
             return None
         with self.engine.begin() as conn:
             _ensure_slots(conn, relay, size)
             stmt = (
                 sa.select(S.slot)
-                .where(S.relay == relay, S.slot < size)
+                .where(S.relay == relay, S.slot >= 0, S.slot < size)
                 .where(sa.or_(S.holder.is_(None), S.expires < now))
                 .order_by(S.slot)
                 .limit(1)
@@ -98,6 +101,7 @@ class SqlLimits:
             )
             slot = conn.execute(stmt).scalar()
             if slot is None:
+                conn.execute(_upsert_waiting(conn, relay, now))
                 return None
             conn.execute(
                 relay_slots.update()
@@ -106,13 +110,19 @@ class SqlLimits:
             )
             return int(slot)
 
-    def free_connection(self, relay: str, slot: int, holder: str) -> None:
+    def free_connection(self, relay: str, slot: int, holder: str, now: float = 0.0) -> bool:
+        """Free the slot; True when a worker was refused one of the relay's slots within
+        the last WAITING seconds (it should get the next one)."""
         with self.engine.begin() as conn:
             conn.execute(
                 relay_slots.update()
                 .where(S.relay == relay, S.slot == slot, S.holder == holder)
                 .values(holder=None, expires=None)
             )
+            refused = conn.execute(
+                sa.select(S.expires).where(S.relay == relay, S.slot == WAITING_SLOT)
+            ).scalar()
+        return refused is not None and refused >= now - WAITING
 
     def renew_connections(self, owner: str, now: float, lease: float) -> int:
         """Extend the lease of every slot held by this worker's connections."""
@@ -127,7 +137,7 @@ class SqlLimits:
         """Connection slots held now, per relay."""
         stmt = (
             sa.select(S.relay, sa.func.count())
-            .where(S.holder.is_not(None), S.expires >= now)
+            .where(S.slot >= 0, S.holder.is_not(None), S.expires >= now)
             .group_by(S.relay)
         )
         with self.engine.connect() as conn:
@@ -211,7 +221,9 @@ def _grant_one(conn: sa.Connection, ask: Ask) -> int:
 
 def _ensure_slots(conn: sa.Connection, relay: str, size: int) -> None:
     have = conn.execute(
-        sa.select(sa.func.count()).select_from(relay_slots).where(S.relay == relay, S.slot < size)
+        sa.select(sa.func.count())
+        .select_from(relay_slots)
+        .where(S.relay == relay, S.slot >= 0, S.slot < size)
     ).scalar_one()
     if have >= size:
         return
@@ -220,6 +232,14 @@ def _ensure_slots(conn: sa.Connection, relay: str, size: int) -> None:
         insert(relay_slots)
         .values([{"relay": relay, "slot": i, "holder": None, "expires": None} for i in range(size)])
         .on_conflict_do_nothing(index_elements=["relay", "slot"])
+    )
+
+
+def _upsert_waiting(conn: sa.Connection, relay: str, now: float) -> sa.Executable:
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(relay_slots).values(relay=relay, slot=WAITING_SLOT, holder=None, expires=now)
+    return stmt.on_conflict_do_update(
+        index_elements=["relay", "slot"], set_={"expires": stmt.excluded.expires}
     )
 
 

@@ -59,6 +59,10 @@ def rate_slot(rate: float, now: float) -> Slot:
         return Slot(math.floor(now), math.inf, 0)
     length = max(MIN_SLOT, 1.0 / rate)
     k = math.floor(now / length)
+    if now >= (k + 1) * length:  # the division rounded down across a boundary
+        k += 1
+    elif now < k * length:
+        k -= 1
     per_slot = rate * length
     capacity = math.floor(per_slot * (k + 1) + _EPS) - math.floor(per_slot * k + _EPS)
     return Slot(k * length, (k + 1) * length, capacity)
