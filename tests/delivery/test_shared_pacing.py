@@ -12,7 +12,7 @@ from relaylane.policy.vocabulary import Outcome
 from relaylane.sim.behaviour import Behaviour
 from relaylane.sim.relay import SimRelay
 from relaylane.store import Store
-from relaylane.store.pacing import WarmupDelta
+from relaylane.store.pacing import WarmupDelta, WarmupRow
 from tests.delivery.test_pacing import paced_config, warm_config
 from tests.helpers import queue, relay
 
@@ -83,3 +83,25 @@ async def test_warm_up_progress_adds_up_across_workers(
     delta = WarmupDelta("warm", "", {"sent": 2, "deferred": 1}, now)
     merged = workers[0].pacer.merge_warmup(delta, row.state)
     assert (merged["sent_in_step"], merged["deferrals"], merged["offered_today"]) == (8, 1, 9)
+
+
+async def test_a_warm_up_step_is_logged_once_however_many_workers(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    cfg = warm_config(store_url, tmp_path, [9], "hold")  # schedule [3, 10] per day
+    now = time.time()
+    ready = {"step": 0, "sent_in_step": 3, "deferrals": 0, "blocks": 0,
+             "last_sent_at": now - 86400, "step_started_at": now - 2 * 86400,
+             "day_start": None, "offered_today": 0}  # fmt: skip
+    store.pacing.flush([], [], [WarmupRow("warm", "", ready)])
+    workers = [Worker(cfg, store.queue, limits=store.limits) for _ in range(3)]
+    for worker in workers:  # each sends on the path, each would see the step due
+        worker.pacer.on_answer("warm", "default", Outcome.SENT, "250 ok", now)
+    for worker in workers:
+        await worker.upkeep.flush_pacing()
+        assert worker.shared is not None
+        await worker.shared.close()
+    [row] = store.pacing.warmups()
+    assert (row.state["step"], row.state["sent_in_step"]) == (1, 3)  # advanced, then 3 sent
+    moved = [e.cause for e in store.pacing.events("warm") if e.action == "warmup"]
+    assert len(moved) == 1 and "advanced to step 2" in moved[0], moved

@@ -73,6 +73,7 @@ class Pacer:
     _rate_seen: dict[tuple[str, str], float] = field(default_factory=dict)
     _warm_deltas: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     _warm_delta_at: dict[tuple[str, str], float] = field(default_factory=dict)
+    _merged: list[PacingEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._rules = {name: p.rules() for name, p in self.providers.items()}
@@ -212,9 +213,8 @@ class Pacer:
         if self._warm.get(key) != state:
             self._warm[key] = state
             self._warm_dirty.add(key)
-        if reason:
-            cause = f"warm-up {key[1] or 'relay'}: {reason}"
-            self._events.append(PacingEvent(now, key[0], group, "warmup", None, None, cause))
+        if reason and self.shared is None:  # shared: logged once, by the store's merge
+            self._events.append(_warm_event(key, reason, group, now))
 
     # -- adaptive backoff ---------------------------------------------------------------
     def on_answer(
@@ -399,17 +399,27 @@ class Pacer:
     def merge_warmup(
         self, delta: WarmupDelta, stored: dict[str, object] | None
     ) -> dict[str, object]:
-        """The stored progress of a path with one worker's attempts added (pure: run by
-        the store under the path's lock)."""
+        """The stored progress of a path with one worker's attempts added (the pure
+        warm-up policy, run by the store under the path's lock). A step it advances or
+        steps back is noted for `take_merged_events`: logged once, whatever the workers."""
         found = self._warm_policy.get(delta.relay)
         state = _warm_state(stored)
         if found is None:
             return asdict(state)
         policy = found[0]
-        state, _ = warmup.update(state, policy, delta.at)
+        state, reason = warmup.update(state, policy, delta.at)
+        if reason:
+            provider = delta.path.rpartition("|")[2]
+            self._merged.append(_warm_event((delta.relay, delta.path), reason, provider, delta.at))
         for outcome, n in delta.outcomes.items():
             state = warmup.record(state, policy, delta.at, Outcome(outcome), n)
         return asdict(state)
+
+    def take_merged_events(self) -> list[PacingEvent]:
+        """Warm-up steps the store's last merge moved (empty them: a failed merge's are
+        dropped, its attempts are merged again)."""
+        events, self._merged = self._merged, []
+        return events
 
     def adopt_warmups(self, rows: Sequence[WarmupRow]) -> None:
         """Every path's progress as the store adds it up across workers."""
@@ -516,6 +526,11 @@ def _warm_state(stored: dict[str, object] | None) -> warmup.WarmupState:
 
 def _suspended(rate: aimd.PathRate) -> bool:
     return rate.suspended_until is not None
+
+
+def _warm_event(key: tuple[str, str], reason: str, provider: str, at: float) -> PacingEvent:
+    cause = f"warm-up {key[1] or 'relay'}: {reason}"
+    return PacingEvent(at, key[0], provider, "warmup", None, None, cause)
 
 
 def _rate_ask(key: str, rate: float, now: float) -> Ask:

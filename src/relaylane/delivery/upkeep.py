@@ -230,14 +230,18 @@ class Upkeep:
             log.warning("could not share adaptive rates (%s)", exc.__class__.__name__)
             self.pacer.requeue_rates(rates)
             written = {(r.relay, r.provider) for r in rates}
+        moved: list[PacingEvent] = []
         if self.pacer.warming:
             try:
                 merged = await shared.merge_warmups(deltas, self.pacer.merge_warmup)
                 self.pacer.adopt_warmups(merged)
+                moved = self.pacer.take_merged_events()
             except sa.exc.DBAPIError as exc:  # kept: added with the next flush
                 log.warning("could not share warm-up progress (%s)", exc.__class__.__name__)
+                self.pacer.take_merged_events()
                 self.pacer.give_back_warmups(deltas)
-        return [e for e in events if e.action != "recover" or (e.relay, e.provider) in written]
+        kept = [e for e in events if e.action != "recover" or (e.relay, e.provider) in written]
+        return kept + moved
 
     async def _read_signals(self, now: float) -> None:
         """Deferrals and blocks reported later (DSN `delayed`, ESP events) slow the relay x
