@@ -20,13 +20,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from relaylane.events.hooks import Hook, Hooks
 from relaylane.events.kinds import ONCE_PER_DELIVERY, EventKind
 from relaylane.policy.vocabulary import DeliveryState
 from relaylane.records import DeliveryResult
 from relaylane.store.schema import deliveries, event_outbox, messages
+from relaylane.store.upsert import insert_for
 
 __all__ = [
     "About",
@@ -271,8 +271,7 @@ def _insert(conn: sa.Connection, rows: list[dict[str, object]]) -> int:
     """Insert the rows, skipping ids already in the outbox (once-per-delivery events)."""
     if not rows:
         return 0
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(event_outbox).on_conflict_do_nothing(index_elements=["event_id"])
+    stmt = insert_for(conn, event_outbox).on_conflict_do_nothing(index_elements=["event_id"])
     conn.execute(stmt, rows)
     return len(rows)
 

@@ -27,13 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from relaylane.contacts.csv_rows import Contact
 from relaylane.errors import NotFoundError
 from relaylane.policy.suppression import address_key
 from relaylane.store.schema import contacts, list_members, lists
 from relaylane.store.tracking import erase_contact_events
+from relaylane.store.upsert import insert_for
 
 C = contacts.c
 L = lists.c
@@ -97,7 +97,7 @@ class SqlContacts:
         does not exist; `double_opt_in` True or False also sets an existing list's rule."""
         with self.engine.begin() as conn:
             conn.execute(
-                _insert(conn, lists)
+                insert_for(conn, lists)
                 .values(name=name, created_at=time.time(), double_opt_in=bool(double_opt_in))
                 .on_conflict_do_nothing(index_elements=["name"])
             )
@@ -234,12 +234,6 @@ class SqlContacts:
         return True
 
 
-def _insert(conn: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 def _attributes_json(attributes: dict[str, str]) -> str:
     return json.dumps(attributes, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
@@ -275,7 +269,7 @@ def _import_chunk(
     inserted: set[str] = set()
     if fresh:
         stmt = (
-            _insert(conn, contacts)
+            insert_for(conn, contacts)
             .on_conflict_do_nothing(index_elements=["email_key"])
             .returning(C.email_key)
         )
@@ -351,7 +345,7 @@ def _import_chunk(
             )
     if joins:
         conn.execute(
-            _insert(conn, list_members).on_conflict_do_nothing(
+            insert_for(conn, list_members).on_conflict_do_nothing(
                 index_elements=["list_id", "contact_id"]
             ),
             joins,

@@ -14,18 +14,19 @@ same transaction (`relaylane.store.quotas`); one over quota is refused on its ow
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from relaylane.intake.quota import OverQuota, QuotaAsk
 from relaylane.records import NewMessage
 from relaylane.store.queue import enqueue_in
 from relaylane.store.quotas import charge_in
 from relaylane.store.schema import deliveries, idempotency
+from relaylane.store.upsert import insert_for
 
 IK = idempotency.c
 
@@ -60,8 +61,7 @@ class IntakeOutcome:
 class SqlIntake:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        dialect = engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._insert = functools.partial(insert_for, engine)
 
     def commit(self, items: Sequence[IntakeItem], now: float) -> list[IntakeOutcome]:
         """Store every new item's messages in one transaction; see the module docstring."""

@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from relaylane.policy.pacing.allotment import Ask
 from relaylane.store.pacing import WarmupDelta, WarmupRow
 from relaylane.store.schema import limit_allotments, pair_rates, relay_slots, warmup_paths
+from relaylane.store.upsert import insert_for
 
 __all__ = ["RateRow", "SqlLimits"]
 
@@ -151,9 +151,8 @@ class SqlLimits:
         if not rows:
             return written
         with self.engine.begin() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             for row in sorted(rows, key=lambda r: (r.relay, r.provider)):
-                stmt = insert(pair_rates).values(
+                stmt = insert_for(conn, pair_rates).values(
                     relay=row.relay, provider=row.provider, state=json.dumps(row.state),
                     changed_at=row.changed_at,
                 )  # fmt: skip
@@ -182,11 +181,10 @@ class SqlLimits:
         """Add each worker's attempts to its path's stored progress under the row's lock
         (`merge` is the pure warm-up policy), and return every path's progress."""
         with self.engine.begin() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             for delta in sorted(deltas, key=lambda d: (d.relay, d.path)):
                 where = (W.relay == delta.relay, W.path == delta.path)
                 conn.execute(
-                    insert(warmup_paths)
+                    insert_for(conn, warmup_paths)
                     .values(relay=delta.relay, path=delta.path, state="", updated_at=now)
                     .on_conflict_do_nothing(index_elements=["relay", "path"])
                 )
@@ -204,10 +202,9 @@ class SqlLimits:
 
 
 def _grant_one(conn: sa.Connection, ask: Ask) -> int:
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     start, end = ask.slot.start, ask.slot.end
     conn.execute(
-        insert(limit_allotments)
+        insert_for(conn, limit_allotments)
         .values(key=ask.key, slot_start=start, slot_end=_finite(end), granted=max(0, ask.seed))
         .on_conflict_do_nothing(index_elements=["key", "slot_start"])
     )
@@ -227,17 +224,17 @@ def _ensure_slots(conn: sa.Connection, relay: str, size: int) -> None:
     ).scalar_one()
     if have >= size:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(
-        insert(relay_slots)
+        insert_for(conn, relay_slots)
         .values([{"relay": relay, "slot": i, "holder": None, "expires": None} for i in range(size)])
         .on_conflict_do_nothing(index_elements=["relay", "slot"])
     )
 
 
 def _upsert_waiting(conn: sa.Connection, relay: str, now: float) -> sa.Executable:
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(relay_slots).values(relay=relay, slot=WAITING_SLOT, holder=None, expires=now)
+    stmt = insert_for(conn, relay_slots).values(
+        relay=relay, slot=WAITING_SLOT, holder=None, expires=now
+    )
     return stmt.on_conflict_do_update(
         index_elements=["relay", "slot"], set_={"expires": stmt.excluded.expires}
     )

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from relaylane.bounces.decide import Action
 from relaylane.bounces.report import Event
@@ -23,6 +22,7 @@ from relaylane.monitor.tally import BucketCount, campaign_of, minute_start
 from relaylane.policy.vocabulary import BounceClass, Outcome, Stage
 from relaylane.store.backlog import LaneBacklog, lane_backlog, relay_backlog
 from relaylane.store.schema import deliveries, messages, metric_buckets
+from relaylane.store.upsert import insert_for
 
 __all__ = [
     "DIMENSIONS",
@@ -183,8 +183,7 @@ def _hour_floor(at: float) -> float:
 
 def _insert(conn: sa.Connection) -> sa.Executable:
     """The increment upsert, for executemany over unique keys."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(metric_buckets)
+    stmt = insert_for(conn, metric_buckets)
     return stmt.on_conflict_do_update(index_elements=list(_KEY), set_={"n": B.n + stmt.excluded.n})
 
 

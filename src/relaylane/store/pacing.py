@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from relaylane.store.schema import pacing_counts, pacing_events, warmup_paths
+from relaylane.store.upsert import insert_for
 
 C = pacing_counts.c
 E = pacing_events.c
@@ -117,8 +117,7 @@ def _increment(conn: sa.Connection, count: SentCount) -> sa.Executable:
         "period_start": count.period_start,
         "sent": count.sent,
     }
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(pacing_counts).values(**values)
+    stmt = insert_for(conn, pacing_counts).values(**values)
     return stmt.on_conflict_do_update(
         index_elements=["relay", "path", "period", "period_start"],
         set_={"sent": pacing_counts.c.sent + stmt.excluded.sent},
@@ -128,8 +127,7 @@ def _increment(conn: sa.Connection, count: SentCount) -> sa.Executable:
 def _upsert_warmup(conn: sa.Connection, row: WarmupRow, now: float) -> sa.Executable:
     values = {"relay": row.relay, "path": row.path, "state": json.dumps(row.state),
               "updated_at": now}  # fmt: skip
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(warmup_paths).values(**values)
+    stmt = insert_for(conn, warmup_paths).values(**values)
     return stmt.on_conflict_do_update(
         index_elements=["relay", "path"],
         set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},

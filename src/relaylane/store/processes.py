@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from relaylane.store.schema import processes
+from relaylane.store.upsert import insert_for
 
 __all__ = ["HEARTBEAT", "STALE_AFTER", "ProcessRow", "SqlProcesses", "process_id"]
 
@@ -85,8 +85,7 @@ class SqlProcesses:
             "sent": sent,
         }
         with self.engine.begin() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            stmt = insert(processes).values(**values)
+            stmt = insert_for(conn, processes).values(**values)
             kept = ("seen_at", "config_hash", "config_loaded_at", "claimed", "sent")
             changed = {k: stmt.excluded[k] for k in kept}
             conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changed))

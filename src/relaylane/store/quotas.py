@@ -27,7 +27,7 @@ __all__ = ["Charge", "charge_in", "limits_in", "usage_in"]
 Q = quota_counts.c
 Charge = tuple[int, QuotaAsk, int]  # (item index, the ask, messages)
 _Row = tuple[str, str, float]  # principal, period, period_start
-Insert = Callable[[sa.Table], Any]  # postgresql.insert or sqlite.insert
+Insert = Callable[[sa.Table], Any]  # relaylane.store.upsert.insert_for, bound to a store
 
 
 def limits_in(conn: sa.Connection, kind: str, name: str) -> tuple[int | None, int | None]:
