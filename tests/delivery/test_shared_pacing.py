@@ -7,7 +7,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from relaylane.delivery.pacer import Pacer
 from relaylane.delivery.worker import Worker
+from relaylane.policy.pacing.allotment import Ask
 from relaylane.policy.vocabulary import Outcome
 from relaylane.sim.behaviour import Behaviour
 from relaylane.sim.relay import SimRelay
@@ -105,3 +107,42 @@ async def test_a_warm_up_step_is_logged_once_however_many_workers(
     assert (row.state["step"], row.state["sent_in_step"]) == (1, 3)  # advanced, then 3 sent
     moved = [e.cause for e in store.pacing.events("warm") if e.action == "warmup"]
     assert len(moved) == 1 and "advanced to step 2" in moved[0], moved
+
+
+class _Grants:
+    """Stands in for SharedLimits: grants everything, keeps what the pacer asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[list[Ask]] = []
+
+    def ready(self, asks: list[Ask], now: float) -> float:
+        self.asked.append(asks)
+        return 0.0
+
+    def take(self, asks: list[Ask]) -> None:
+        return None
+
+
+def test_the_gate_makes_its_grant_requests_once_per_slot_and_rate(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    provider = {"google": {"domains": ["gmail.example"], "rate": "40/s"}}
+    cfg = paced_config(store_url, tmp_path, [relay("r1", 9)], provider=provider)
+    pacer = Pacer(cfg, cfg.providers())
+    grants = _Grants()
+    pacer.shared = grants  # type: ignore[assignment]
+    r1 = cfg.relay_by_name("r1")
+    now = 1_800_000_000.1
+    assert pacer.admit(r1, "google", now) == 0.0
+    assert pacer.admit(r1, "google", now + 0.01) == 0.0
+    first, again = grants.asked
+    assert again is first  # the same slot and rate: not worked out again
+    [rate] = [a for a in first if a.key == "rate|r1|google"]
+    assert (rate.slot.start, rate.slot.capacity) == (1_800_000_000.0, 40)
+    pacer.throttle("r1", "google", 0.25, now + 0.02, "test: slowed")
+    assert pacer.admit(r1, "google", now + 0.02) == 0.0
+    [slowed] = [a for a in grants.asked[-1] if a.key == "rate|r1|google"]
+    assert slowed.slot.capacity < 40  # the new rate, at once
+    assert pacer.admit(r1, "google", now + 1.0) == 0.0
+    [later] = [a for a in grants.asked[-1] if a.key == "rate|r1|google"]
+    assert later.slot.start == 1_800_000_001.0  # the next slot

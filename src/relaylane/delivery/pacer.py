@@ -74,6 +74,8 @@ class Pacer:
     _warm_deltas: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     _warm_delta_at: dict[tuple[str, str], float] = field(default_factory=dict)
     _merged: list[PacingEvent] = field(default_factory=list)
+    _asks: dict[tuple[str, str, str], tuple[float, int, list[Ask]]] = field(default_factory=dict)
+    _asks_made: int = 0  # bumped when a rate or a warm-up step changes: asks are made again
 
     def __post_init__(self) -> None:
         self._rules = {name: p.rules() for name, p in self.providers.items()}
@@ -127,7 +129,20 @@ class Pacer:
     def _shared_asks(
         self, relay: RelayConfig, group: str, pair: _Pair, domain: str, now: float
     ) -> list[Ask]:
-        """A grant of every shared limit this send touches."""
+        """A grant of every shared limit this send touches: worked out once per path and
+        slot, again when the first of its slots ends or a rate or warm-up step changes."""
+        key = (relay.name, group, domain)
+        cached = self._asks.get(key)
+        if cached is not None and now < cached[0] and cached[1] == self._asks_made:
+            return cached[2]
+        asks = self._new_asks(relay, group, pair, domain, now)
+        until = min((a.slot.end for a in asks), default=math.inf)
+        self._asks[key] = (until, self._asks_made, asks)
+        return asks
+
+    def _new_asks(
+        self, relay: RelayConfig, group: str, pair: _Pair, domain: str, now: float
+    ) -> list[Ask]:
         name = relay.name
         asks = []
         bucket = self._relay_buckets[name]
@@ -211,6 +226,8 @@ class Pacer:
         self, key: tuple[str, str], state: warmup.WarmupState, reason: str, group: str, now: float
     ) -> None:
         if self._warm.get(key) != state:
+            if self._warm.get(key, warmup.WarmupState()).step != state.step:
+                self._asks_made += 1
             self._warm[key] = state
             self._warm_dirty.add(key)
         if reason and self.shared is None:  # shared: logged once, by the store's merge
@@ -425,7 +442,11 @@ class Pacer:
         """Every path's progress as the store adds it up across workers."""
         for row in rows:
             if row.relay in self._warm_policy:
-                self._warm[(row.relay, row.path)] = _warm_state(row.state)
+                state = _warm_state(row.state)
+                before = self._warm.get((row.relay, row.path), warmup.WarmupState())
+                if before.step != state.step:
+                    self._asks_made += 1
+                self._warm[(row.relay, row.path)] = state
 
     # -- internals ------------------------------------------------------------------------
     def _pair(self, relay: str, group: str) -> _Pair:
@@ -453,6 +474,7 @@ class Pacer:
     def _apply(self, relay: str, group: str, pair: _Pair, now: float) -> None:
         if pair.bucket is None or pair.rate is None:
             return
+        self._asks_made += 1
         rate = aimd.effective_rate(pair.rate, now)
         pair.bucket.set_rate(now, rate if rate > 0 else pair.rate.base * pair.rate.factor)
 
