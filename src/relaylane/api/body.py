@@ -9,8 +9,10 @@ escape such as "\\ud800" could not be stored), NaN and Infinity are not JSON.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +21,7 @@ from starlette.requests import Request
 
 from relaylane.api.errors import FieldProblem, malformed
 
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
 OFFLOAD_BYTES = 256 * 1024  # parse bigger bodies off the event loop
 MAX_PROBLEMS = 50  # field problems reported per answer
 
@@ -39,11 +42,16 @@ _FIXES = {
 
 
 class Parsed:
-    """A parsed JSON body and its canonical form (sorted keys, no blanks, UTF-8)."""
+    """A parsed JSON body, its size, and its canonical form (sorted keys, no blanks,
+    UTF-8), which is made only when asked for (an Idempotency-Key needs it)."""
 
-    def __init__(self, data: Any, canonical: bytes) -> None:
+    def __init__(self, data: Any, size: int) -> None:
         self.data = data
-        self.canonical = canonical
+        self.size = size  # bytes as received
+
+    @functools.cached_property
+    def canonical(self) -> bytes:
+        return _canonical(self.data)
 
     def request_hash(self, path: str) -> str:
         return hashlib.sha256(path.encode() + b"\n" + self.canonical).hexdigest()
@@ -69,14 +77,22 @@ def parse_json(raw: bytes) -> Parsed:
         raise malformed("it is nested too deeply") from None
     except ValueError as exc:  # json.JSONDecodeError, and _refuse_constant
         raise malformed(str(exc)) from None
+    parsed = Parsed(data, len(raw))
+    # Valid UTF-8 holds no surrogate, so only a \\uD8xx-\\uDFxx escape can make one; such
+    # a body is checked whole now (json.loads accepts a lone one, a UTF-8 store cannot).
+    if _SURROGATE_ESCAPE.search(raw):
+        _ = parsed.canonical
+    return parsed
+
+
+def _canonical(data: Any) -> bytes:
     try:
         dumped = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        canonical = dumped.encode("utf-8")
+        return dumped.encode("utf-8")
     except RecursionError:
         raise malformed("it is nested too deeply") from None
     except UnicodeEncodeError:
         raise malformed("a string holds a lone surrogate escape (\\ud800-\\udfff)") from None
-    return Parsed(data, canonical)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -97,12 +97,16 @@ async def submit(
     principal: Principal,
     messages: Sequence[NewMessage],
     key: str | None,
-    request_hash: str,
+    request_hash: str | None,
     answer: Answer,
 ) -> Response:
     """Commit `messages` durably (once per Idempotency-Key) and answer; 429 when they
     would exceed the key's message quota (the whole request: nothing is queued)."""
-    idem = None if key is None else IdempotencyKey(principal.name, key, request_hash)
+    idem = (
+        None
+        if key is None or request_hash is None
+        else IdempotencyKey(principal.name, key, request_hash)
+    )
     quota = QuotaAsk.of(principal, ctx.clock.now(), ctx.config.pacing.timezone)
     outcome = await ctx.committer.submit(IntakeItem(tuple(messages), idem, answer, quota))
     if outcome.over_quota is not None:

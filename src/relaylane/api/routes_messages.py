@@ -66,14 +66,14 @@ async def send_message(
     request: Request, ctx: Ctx, principal: Sender, idempotency_key: IdempotencyKey = None
 ) -> Response:
     parsed = await read_json(request)
-    big = len(parsed.canonical) > OFFLOAD_BYTES
+    big = parsed.size > OFFLOAD_BYTES
     now = ctx.clock.now()
     message: NewMessage = await offload(big, build_one, ctx.config, principal, parsed.data, now)
 
     def answer(ids: list[list[int]]) -> tuple[int, str]:
         return 202, views.accepted(message, ids[0]).model_dump_json()
 
-    key_hash = parsed.request_hash(request.url.path)
+    key_hash = None if idempotency_key is None else parsed.request_hash(request.url.path)
     return await submit(ctx, principal, [message], idempotency_key, key_hash, answer)
 
 
@@ -107,7 +107,7 @@ async def send_batch(
     if len(items) > limit:
         problem = f"{len(items)} messages, more than [http] batch_limit = {limit}"
         raise invalid([FieldProblem("messages", problem, "split them over several requests")])
-    big = len(items) > INLINE_ITEMS or len(parsed.canonical) > OFFLOAD_BYTES
+    big = len(items) > INLINE_ITEMS or parsed.size > OFFLOAD_BYTES
     now = ctx.clock.now()
     built: list[NewMessage | Rejected] = await offload(
         big, build_many, ctx.config, principal, items, now
@@ -119,7 +119,7 @@ async def send_batch(
     def answer(ids: list[list[int]]) -> tuple[int, str]:
         return 202, views.batch(built, ids).model_dump_json()
 
-    key_hash = parsed.request_hash(request.url.path)
+    key_hash = None if idempotency_key is None else parsed.request_hash(request.url.path)
     return await submit(ctx, principal, messages, idempotency_key, key_hash, answer)
 
 

@@ -22,6 +22,7 @@ from email.header import Header, decode_header, make_header
 from email.headerregistry import Address as _MailboxParts
 from email.headerregistry import AddressHeader, BaseHeader
 from email.policy import default as _default_policy
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -53,6 +54,13 @@ _ANY_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]")
 # `.test` is allowed by email-validator's test_environment option; `.example` is allowed
 # as is; `.invalid` and `.localhost` are validated as if they were `.test`.
 _RESERVED_TLDS = ("invalid", "localhost")
+
+# A local part that email-validator accepts as it is: an ASCII dot-atom (RFC 5322 3.2.3).
+# Such an address is checked here and its domain once per domain (see _validate_addr_spec).
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_MAX_LOCAL = 64  # octets (RFC 5321 4.5.3.1.1)
+_MAX_ADDRESS = 254  # octets of local@domain, as email-validator counts them
+_DOMAIN_CACHE = 4096  # distinct domains whose validation is remembered
 
 # A display name that needs no quoting: atext words separated by single spaces (RFC 5322
 # 3.2.3); non-ASCII counts as atext (RFC 6532) for the UTF-8 form.
@@ -249,6 +257,33 @@ def _display_name(text: str, addr_spec: str, *, field: str, shown: str) -> str:
 
 
 def _validate_addr_spec(addr_spec: str, *, field: str, shown: str) -> tuple[str, str]:
+    """Validate local@domain; return (local, ASCII domain).
+
+    The common case, an ASCII dot-atom local part at an ASCII domain, is checked here,
+    and its domain by email-validator once per domain (a batch to many people at one
+    provider validates the domain once). Anything else (email-validator measures an
+    internationalised domain in more than one way), and every refusal, goes through
+    email-validator whole, so the answer and its error are the same either way
+    (tests/test_fast_paths.py compares them).
+    """
+    local, at, domain = addr_spec.rpartition("@")
+    if at and len(local) <= _MAX_LOCAL and domain.isascii() and _DOT_ATOM.fullmatch(local):
+        ascii_domain = _valid_domain(domain)
+        if ascii_domain is not None and len(local) + 1 + len(ascii_domain) <= _MAX_ADDRESS:
+            return local, ascii_domain
+    return _validate_with_library(addr_spec, field=field, shown=shown)
+
+
+@lru_cache(maxsize=_DOMAIN_CACHE)
+def _valid_domain(domain: str) -> str | None:
+    """The ASCII form of `domain` if an address at it can be valid, else None."""
+    try:
+        return _validate_with_library(f"postmaster@{domain}", field="", shown="")[1]
+    except InputError:
+        return None
+
+
+def _validate_with_library(addr_spec: str, *, field: str, shown: str) -> tuple[str, str]:
     """Validate local@domain with email-validator; return (local, ASCII domain)."""
     local_given, at, domain_given = addr_spec.rpartition("@")
     probe = addr_spec

@@ -29,7 +29,7 @@ from relaylane.delivery.headers import (
     check_header_value,
     encode_value,
 )
-from relaylane.delivery.wire import LINE_BREAK, wire_problem
+from relaylane.delivery.wire import wire_problem
 from relaylane.errors import InputError
 
 __all__ = [
@@ -50,7 +50,11 @@ _POLICY_UTF8 = POLICY.clone(utf8=True)
 
 # A line a 7bit text part can carry as is: printable ASCII or TAB, no trailing blank
 # (relays may strip it), not too long.
-_PLAIN_LINE = re.compile(r"(?:[\t\x20-\x7e]{0,997}[\x21-\x7e])?")
+# What keeps a body from being sent as 7bit, besides a line of more than 998 characters:
+# a character other than printable ASCII, TAB and line breaks, or a blank at the end of
+# a line (transports may strip it).
+_NOT_PLAIN = re.compile(r"[^\t\x20-\x7e\r\n]|[\t ](?=\r|\n|\Z)")
+_MAX_PLAIN_LINE = 998
 
 _MIME_FIX = (
     "relaylane builds the MIME structure from --text/--text-file/--html-file; "
@@ -384,9 +388,12 @@ def _refuse_undecodable(field: str, content: str) -> None:
 
 def _text_cte(content: str) -> str:
     """7bit when every line is plain short ASCII, else quoted-printable."""
-    if all(_PLAIN_LINE.fullmatch(line) for line in LINE_BREAK.split(content)):
-        return "7bit"
-    return "quoted-printable"
+    if _NOT_PLAIN.search(content):
+        return "quoted-printable"
+    # Only CR and LF break lines now, so splitlines() splits where the wire does.
+    if max(map(len, content.splitlines()), default=0) > _MAX_PLAIN_LINE:
+        return "quoted-printable"
+    return "7bit"
 
 
 def replace_headers(part: Message, items: list[tuple[str, str]]) -> None:

@@ -16,7 +16,6 @@ non-ASCII address headers.
 from __future__ import annotations
 
 import email.policy
-import os
 import re
 import time
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ import idna
 
 from relaylane.delivery.addresses import Address, encode_phrase, refuse_unsafe_chars
 from relaylane.errors import InputError
+from relaylane.unique import random_bits
 
 __all__ = [
     "MAX_LINE",
@@ -114,7 +114,8 @@ def feedback_id(campaign: str, lane: str, purpose: str, sender: str) -> bytes:
 def new_message_id(domain: str) -> str:
     """A new `<token@domain>`: the token is 26 base32 characters, 48 bits of milliseconds
     then 80 random bits, so ids sort by creation time (to the millisecond)."""
-    return f"<{_token(time.time_ns() // 1_000_000, os.urandom(10))}@{_message_id_domain(domain)}>"
+    token = _token(time.time_ns() // 1_000_000, random_bits(80).to_bytes(10, "big"))
+    return f"<{token}@{_message_id_domain(domain)}>"
 
 
 def format_date(ts: float) -> str:

@@ -10,8 +10,9 @@ arrive already encoded and folded by `relaylane.delivery.headers`. Anything else
 
 from __future__ import annotations
 
-import secrets
 from email import quoprimime
+
+from relaylane.unique import random_below
 
 MAX_LINE_LENGTH = 76  # quoted-printable lines, as headers.POLICY says
 
@@ -65,6 +66,6 @@ def _payload(content: str, cte: str) -> str:
 
 def _boundary(payloads: list[str]) -> str:
     while True:
-        boundary = "=" * 15 + f"{secrets.randbelow(10**19):019d}" + "=="
+        boundary = "=" * 15 + f"{random_below(10**19):019d}" + "=="
         if not any(boundary in p for p in payloads):
             return boundary

@@ -15,7 +15,6 @@ same transaction (`relaylane.store.quotas`); one over quota is refused on its ow
 from __future__ import annotations
 
 import functools
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from relaylane.store.queue import enqueue_in
 from relaylane.store.quotas import charge_in
 from relaylane.store.schema import deliveries, idempotency
 from relaylane.store.upsert import insert_for
+from relaylane.unique import random_bits
 
 IK = idempotency.c
 
@@ -65,7 +65,7 @@ class SqlIntake:
 
     def commit(self, items: Sequence[IntakeItem], now: float) -> list[IntakeOutcome]:
         """Store every new item's messages in one transaction; see the module docstring."""
-        owner = secrets.token_hex(8)
+        owner = f"{random_bits(64):016x}"  # unique to this commit, not secret
         with self.engine.begin() as conn:
             prior = self._claim_keys(conn, items, owner, now)
             fresh = [i for i, item in enumerate(items) if i not in prior]

@@ -8,7 +8,6 @@ comes back late can never overwrite a newer result (its attempts are kept, marke
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Iterable, Sequence, Set
 
@@ -56,6 +55,7 @@ from relaylane.store.queue_control import paused_lanes_in
 from relaylane.store.schema import attempts, contacts, deliveries, messages
 from relaylane.store.suppressions import stop_suppressed
 from relaylane.store.token_keys import SqlTokenKeys
+from relaylane.unique import random_bits
 
 D = deliveries.c
 DEFAULT_POLICY = SuppressionPolicy()
@@ -367,7 +367,7 @@ def enqueue_in(conn: sa.Connection, batch: Sequence[NewMessage]) -> list[list[in
     """`SqlQueue.enqueue` inside the caller's transaction (intake adds its own rows)."""
     if not batch:
         return []
-    refs = [secrets.token_hex(12) for _ in batch]
+    refs = [f"{random_bits(96):024x}" for _ in batch]  # unique, not secret (see unique.py)
     INSERT_MESSAGE.executemany(
         conn, [_message_row(ref, msg) for ref, msg in zip(refs, batch, strict=True)]
     )
