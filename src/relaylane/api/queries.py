@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from relaylane.store.engine import reading
 from relaylane.store.reads import ROW_COLUMNS, DeliveryRow
 from relaylane.store.schema import deliveries
 
@@ -44,11 +45,11 @@ def page(engine: sa.Engine, where: DeliveryFilter, limit: int) -> list[DeliveryR
         stmt = stmt.where(sa.or_(D.id == where.any_id, D.message_id == where.any_id))
     if where.header_message_id is not None:
         stmt = stmt.where(D.header_message_id == where.header_message_id)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [DeliveryRow(*row) for row in conn.execute(stmt)]
 
 
 def ping(engine: sa.Engine) -> None:
     """Raises unless the store answers a trivial query."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         conn.execute(sa.text("SELECT 1"))

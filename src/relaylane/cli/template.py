@@ -34,6 +34,7 @@ from relaylane.delivery.addresses import parse_address
 from relaylane.errors import InputError
 from relaylane.policy.suppression import address_key
 from relaylane.store import Store
+from relaylane.store.engine import reading
 from relaylane.store.schema import contacts
 from relaylane.store.templates import TemplateVersion
 
@@ -173,7 +174,7 @@ def _stored_contact(store: Store, addr: str) -> dict[str, Any] | None:
     """The contact's stored attributes plus its email; None when there is no such contact."""
     c = contacts.c
     stmt = sa.select(c.email, c.attributes).where(c.email_key == address_key(addr))
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         row = conn.execute(stmt).first()
     if row is None:
         return None

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from relaylane.doctor.report import Check, failed, passed, warned
 from relaylane.policy.vocabulary import DeliveryState
+from relaylane.store.engine import reading
 from relaylane.store.schema import deliveries, feedback
 
 WINDOW = 30 * 86_400.0
@@ -54,7 +55,7 @@ def complaint_rates(
         .where(recent, feedback.c.event == "complained")
         .group_by(deliveries.c.lane)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         sent = {str(lane): int(n) for lane, n in conn.execute(sent_q)}
         complained = {str(lane): int(n) for lane, n in conn.execute(complained_q)}
     return {n: LaneRate(n, sent.get(n, 0), complained.get(n, 0)) for n in names}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from relaylane.store.backlog import lane_backlog
+from relaylane.store.engine import reading
 from relaylane.store.schema import relay_health
 
 __all__ = ["CACHE_SECONDS", "HealthRow", "SnapshotCache", "StoreSnapshot", "read_snapshot"]
@@ -47,7 +48,7 @@ class StoreSnapshot:
 
 def read_snapshot(engine: sa.Engine, now: float) -> StoreSnapshot:
     """Read the queue counts and relay health (blocking; raises when the store fails)."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         backlog = lane_backlog(conn)
     depth = {(b.lane, state): n for b in backlog.values() for state, n in b.by_state.items()}
     oldest = {
@@ -61,7 +62,7 @@ def _read_health(engine: sa.Engine) -> tuple[HealthRow, ...] | None:
     predates them): the collector then reports no health rather than a guess."""
     stmt = sa.select(H.relay, H.provider, H.state).order_by(H.relay, H.provider)
     try:
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             return tuple(HealthRow(r, p, s) for r, p, s in conn.execute(stmt))
     except sa.exc.DBAPIError as exc:
         log.debug("relay_health unreadable: %s", exc.__class__.__name__)

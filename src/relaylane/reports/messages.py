@@ -21,6 +21,7 @@ from relaylane.errors import InputError
 from relaylane.policy.classify import split_enhanced
 from relaylane.policy.vocabulary import DeliveryState
 from relaylane.store import Store
+from relaylane.store.engine import reading
 from relaylane.store.feedback import FeedbackRow
 from relaylane.store.pacing import PacingEvent
 from relaylane.store.reads import AttemptRow, DeliveryDetail, DeliveryRow
@@ -125,7 +126,7 @@ def pacing_changes(store: Store, detail: DeliveryDetail) -> list[PacingEvent]:
 
 def _provider(store: Store, delivery_id: int) -> str | None:
     stmt = sa.select(deliveries.c.provider).where(deliveries.c.id == delivery_id)
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         value = conn.execute(stmt).scalar()
     return None if value is None else str(value)
 
@@ -141,7 +142,7 @@ def _feedback(store: Store, delivery_id: int) -> list[FeedbackRow]:
         .where(feedback.c.delivery_id == delivery_id)
         .order_by(feedback.c.received_at, feedback.c.id)
     )
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         return [FeedbackRow(**dict(row._mapping)) for row in conn.execute(stmt)]
 
 

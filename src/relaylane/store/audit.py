@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from relaylane.store.engine import reading
 from relaylane.store.schema import audit_log
 
 __all__ = ["AuditAction", "AuditEntry", "SqlAudit", "record_in"]
@@ -136,7 +137,7 @@ class SqlAudit:
             stmt = stmt.where(A.actor == actor)
         if before_id is not None:
             stmt = stmt.where(A.id < before_id)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(stmt).all()
         return [
             AuditEntry(

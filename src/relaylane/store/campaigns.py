@@ -30,6 +30,7 @@ from relaylane.policy.vocabulary import (
     DeliveryState,
 )
 from relaylane.store.contacts import MemberStatus
+from relaylane.store.engine import reading
 from relaylane.store.queue_control import not_operator_held
 from relaylane.store.schema import (
     campaigns,
@@ -221,7 +222,7 @@ class SqlCampaigns:
             )
 
     def get(self, name: str) -> CampaignRow:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(_select().where(C.name == name)).first()
             if row is None:
                 known = list(conn.execute(sa.select(C.name).order_by(C.name)).scalars())
@@ -229,16 +230,16 @@ class SqlCampaigns:
         return _row(row)
 
     def by_id(self, campaign_id: int) -> CampaignRow | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(_select().where(C.id == campaign_id)).first()
         return None if row is None else _row(row)
 
     def all(self) -> list[CampaignRow]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_row(r) for r in conn.execute(_select().order_by(C.id))]
 
     def running(self) -> list[CampaignRow]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             stmt = _select().where(C.state == CampaignState.RUNNING.value).order_by(C.id)
             return [_row(r) for r in conn.execute(stmt)]
 
@@ -247,7 +248,7 @@ class SqlCampaigns:
         claimed before the change, sends it back instead of out."""
         states = (CampaignState.PAUSED.value, CampaignState.CANCELLED.value)
         stmt = sa.select(C.id, C.state, C.changed_at).where(C.state.in_(states))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return {
                 cid: Stopped(state == CampaignState.CANCELLED.value, changed or 0.0)
                 for cid, state, changed in conn.execute(stmt)
@@ -255,7 +256,7 @@ class SqlCampaigns:
 
     def members(self, list_id: int, limit: int, after: int = 0) -> list[Member]:
         """Subscribed members in contact-id order (samples for validation, proofs)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return _members(conn, list_id, after, None, limit)
 
     def audience(self, list_id: int) -> tuple[int, int]:
@@ -264,7 +265,7 @@ class SqlCampaigns:
         stmt = sa.select(sa.func.count(), sa.func.max(m.contact_id)).where(
             m.list_id == list_id, m.status == MemberStatus.SUBSCRIBED
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             count, last = conn.execute(stmt).one()
         return int(count), int(last or 0)
 
@@ -451,7 +452,7 @@ class SqlCampaigns:
     def lane_backlog(self, lane: str) -> int:
         """Deliveries of a lane waiting to be claimed (one index range scan)."""
         stmt = sa.select(sa.func.count()).where(D.lane == lane, D.due_at.is_not(None))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return int(conn.execute(stmt).scalar_one())
 
     def feed(
@@ -510,7 +511,7 @@ class SqlCampaigns:
             .where(D.contact_id.in_(list(contact_ids)), D.sent_at.is_not(None))
             .group_by(D.contact_id)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return {cid: at for cid, at in conn.execute(stmt)}
 
     # -- reading ------------------------------------------------------------------------
@@ -532,7 +533,7 @@ class SqlCampaigns:
             )
         )
         sent = bounced = render = 0
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for state, bounce_class, n in conn.execute(counts):
                 if state in (DeliveryState.SENT.value, DeliveryState.DELIVERED.value):
                     sent += n
@@ -563,7 +564,7 @@ class SqlCampaigns:
             .where(D.campaign_id == campaign_id)
             .group_by(D.relay, D.provider, D.state)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [StatusRow(*r) for r in conn.execute(stmt)]
 
     def unsubscribed(self, campaign_id: int) -> int:
@@ -574,12 +575,12 @@ class SqlCampaigns:
             .select_from(feedback.join(deliveries, D.id == f.delivery_id))
             .where(D.campaign_id == campaign_id, f.event == "unsubscribed")
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return int(conn.execute(stmt).scalar_one())
 
     def sent_in_last(self, campaign_id: int, since: float) -> int:
         stmt = sa.select(sa.func.count()).where(D.campaign_id == campaign_id, D.sent_at >= since)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return int(conn.execute(stmt).scalar_one())
 
 

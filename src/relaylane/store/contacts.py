@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from relaylane.contacts.csv_rows import Contact
 from relaylane.errors import NotFoundError
 from relaylane.policy.suppression import address_key
+from relaylane.store.engine import reading
 from relaylane.store.schema import contacts, list_members, lists
 from relaylane.store.tracking import erase_contact_events
 from relaylane.store.upsert import insert_for
@@ -117,7 +118,7 @@ class SqlContacts:
             .where(M.list_id == list_id, M.status == MemberStatus.PENDING, M.added_at >= since)
             .order_by(M.contact_id)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [(cid, email) for cid, email in conn.execute(stmt)]
 
     def confirm(self, list_id: int, contact_id: int, now: float) -> bool | None:
@@ -144,7 +145,7 @@ class SqlContacts:
         return True
 
     def list_name(self, list_id: int) -> str | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return conn.execute(sa.select(L.name).where(L.id == list_id)).scalar()
 
     def import_batch(self, list_id: int, batch: Sequence[Contact], now: float) -> Imported:
@@ -165,7 +166,7 @@ class SqlContacts:
         """Contacts by id after `after_id` (keyset paging), at most `limit`; with
         `list_name`, only that list's members, with their status. Raises NotFoundError
         for an unknown list."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             if list_name is None:
                 stmt = sa.select(C.id, C.email, C.attributes, C.created_at, C.updated_at)
             else:
@@ -194,7 +195,7 @@ class SqlContacts:
 
     def show(self, email: str) -> ContactDetail | None:
         """The contact at `email` (matched on its suppression key) with its lists."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(sa.select(contacts).where(C.email_key == address_key(email))).first()
             if row is None:
                 return None

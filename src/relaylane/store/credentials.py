@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from relaylane.auth.principal import Notify, Principal, Scope
 from relaylane.errors import InputError, NotFoundError
 from relaylane.store.audit import AuditAction, record_in
+from relaylane.store.engine import reading
 from relaylane.store.quotas import usage_in
 from relaylane.store.schema import api_keys, smtp_users
 
@@ -125,7 +126,7 @@ class SqlCredentials:
         return self.api_key(key_id)
 
     def api_key(self, key_id: str) -> ApiKeyRow:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(sa.select(api_keys).where(K.key_id == key_id)).first()
         if row is None:
             raise NotFoundError(f"no API key {key_id!r}; `relaylane keys list` shows them")
@@ -135,7 +136,7 @@ class SqlCredentials:
         stmt = sa.select(api_keys).order_by(K.id)
         if not include_revoked:
             stmt = stmt.where(K.revoked_at.is_(None))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_api_key_row(r) for r in conn.execute(stmt)]
 
     def revoke_api_key(self, key_id: str, now: float, actor: str = SYSTEM) -> ApiKeyRow:
@@ -217,7 +218,7 @@ class SqlCredentials:
         return self.smtp_user(name)
 
     def smtp_user(self, name: str) -> SmtpUserRow:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(sa.select(smtp_users).where(U.name == name)).first()
         if row is None:
             raise NotFoundError(f"no SMTP user {name!r}; `relaylane smtp-users list` shows them")
@@ -227,7 +228,7 @@ class SqlCredentials:
         stmt = sa.select(smtp_users).order_by(U.id)
         if not include_revoked:
             stmt = stmt.where(U.revoked_at.is_(None))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_smtp_user_row(r) for r in conn.execute(stmt)]
 
     def revoke_smtp_user(self, name: str, now: float, actor: str = SYSTEM) -> SmtpUserRow:
@@ -273,7 +274,7 @@ class SqlCredentials:
     ) -> dict[str, tuple[int, int]]:
         """Messages accepted (this hour, today) by key id (`kind` "api_key") or SMTP user
         name ("smtp_user"); the periods start at `hour_start` and `day_start`."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return usage_in(conn, kind, names, hour_start, day_start)
 
 

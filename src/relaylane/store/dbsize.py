@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from relaylane.store.engine import reading
 from relaylane.store.schema import metadata
 
 __all__ = ["KIND_OF_TABLE", "SizeReport", "TableSize", "measure"]
@@ -81,7 +82,7 @@ class SizeReport:
 
 def measure(engine: sa.Engine) -> SizeReport:
     names = [t.name for t in metadata.sorted_tables]
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = {
             name: int(conn.execute(sa.text(f'SELECT count(*) FROM "{name}"')).scalar_one())
             for name in names

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from relaylane.dkim.rotation import Rotation, RotationState
+from relaylane.store.engine import reading
 from relaylane.store.schema import dkim_rotations
 
 R = dkim_rotations.c
@@ -42,7 +43,7 @@ class SqlRotations:
         stmt = sa.select(dkim_rotations).order_by(R.id)
         if domain is not None:
             stmt = stmt.where(R.domain == domain)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_rotation(r._mapping) for r in conn.execute(stmt)]
 
     def move(self, rotation_id: int, to: RotationState, now: float) -> None:

@@ -2,7 +2,9 @@
 
 SQLite runs in WAL mode with synchronous=FULL, so a commit is on disk when it returns,
 and every write transaction starts with BEGIN IMMEDIATE, so a read-then-write inside
-one transaction never races another process. PostgreSQL uses psycopg 3.
+one transaction never races another process; writers of one process first take turns on
+a lock of their own (`store.sqlite_locking`). Reads go through `reading(engine)`: a
+deferred transaction that takes no lock. PostgreSQL uses psycopg 3.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 
 from relaylane.errors import StoreError
+from relaylane.store.sqlite_locking import LockingConnection, connect_args
 
 SCRIPT_LOCATION = "relaylane.store:migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -32,11 +35,23 @@ def normalize_url(url: str, base_dir: Path | None = None) -> str:
     return url
 
 
+READ_ONLY = "relaylane_read_only"  # execution option of `reading` connections
+
+
+def reading(engine: sa.Engine) -> sa.Connection:
+    """A connection for reads (`with reading(engine) as conn:`). On SQLite its
+    transaction is deferred: it takes no write lock and, in WAL mode, waits for no
+    writer. Anything written through it is rolled back when it closes."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
+
+
 def _sqlite_engine(url: str) -> sa.Engine:
-    engine = sa.create_engine(
-        url,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-    )
+    timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
+    database = sa.engine.make_url(url).database or ""
+    if database in ("", ":memory:"):  # a database of each connection's own: no lock
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+    else:
+        engine = sa.create_engine(url, connect_args=connect_args(database, timeout))
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -50,7 +65,18 @@ def _sqlite_engine(url: str) -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+            return
+        dbapi = conn.connection.dbapi_connection
+        if isinstance(dbapi, LockingConnection):
+            dbapi.hold(timeout)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if isinstance(dbapi, LockingConnection):
+                dbapi.let_go()
+            raise
 
     return engine
 

@@ -21,6 +21,7 @@ from relaylane.events.kinds import EventKind
 from relaylane.policy.suppression import Source, SuppressionPolicy
 from relaylane.policy.vocabulary import BounceClass, DeliveryState, Outcome, Stage
 from relaylane.store.address_outcomes import AddressOutcome, apply_address_outcomes
+from relaylane.store.engine import reading
 from relaylane.store.metrics import count_feedback
 from relaylane.store.schema import attempts, deliveries, feedback, messages
 from relaylane.store.suppressions import NewSuppression, insert_entry, stop_waiting
@@ -87,13 +88,13 @@ class SqlFeedback:
             .select_from(deliveries.join(messages, D.message_id == M.id))
             .where(D.id.in_(wanted))
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return {r[0]: _facts(r) for r in conn.execute(stmt)}
 
     def by_relay_queue_id(self, queue_id: str, recipient: str | None) -> int | None:
         """The delivery a relay named `queue_id` when it accepted it (ESP message ids)."""
         stmt = sa.select(D.id, D.recipient).where(D.relay_queue_id == queue_id).limit(50)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = list(conn.execute(stmt))
         for did, rcpt in rows:
             if recipient is None or rcpt.lower() == recipient.lower():
@@ -130,7 +131,7 @@ class SqlFeedback:
             .where(F.delivery_id == delivery_id, F.source == source, F.event == event)
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return conn.execute(stmt).first() is not None
 
     def pace_signals(self, after_id: int, limit: int = 1000) -> list[FeedbackRow]:
@@ -143,18 +144,18 @@ class SqlFeedback:
             .order_by(F.id)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [FeedbackRow(**{**r._mapping, "raw": None}) for r in conn.execute(stmt)]
 
     def last_id(self) -> int:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return int(conn.execute(sa.select(sa.func.max(F.id))).scalar() or 0)
 
     def list(self, *, unmatched: bool = False, limit: int = 100) -> list[FeedbackRow]:
         stmt = sa.select(feedback).order_by(F.id.desc()).limit(limit)
         if unmatched:
             stmt = stmt.where(F.delivery_id.is_(None))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_row(r._mapping) for r in conn.execute(stmt)]
 
 

@@ -25,6 +25,7 @@ from relaylane.policy.health import (
 )
 from relaylane.policy.health import healthy as ph_healthy
 from relaylane.policy.vocabulary import DeliveryState
+from relaylane.store.engine import reading
 from relaylane.store.queue_control import not_operator_held, operator_held
 from relaylane.store.schema import deliveries, health_events, metric_buckets, relay_health
 
@@ -67,7 +68,7 @@ class SqlHealth:
         stmt = sa.select(relay_health)
         if updated_after is not None:
             stmt = stmt.where(H.updated_at > updated_after)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_stored(row) for row in conn.execute(stmt.order_by(H.relay, H.provider))]
 
     def events(
@@ -78,7 +79,7 @@ class SqlHealth:
             stmt = stmt.where(E.relay == relay)
         if since is not None:
             stmt = stmt.where(E.at >= since)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_event(row) for row in conn.execute(stmt).mappings()]
 
     def complaint_counts(
@@ -94,7 +95,7 @@ class SqlHealth:
         if path is not None:
             stmt = stmt.where(M.relay == path[0], M.provider == path[1])
         out: dict[tuple[str, str], tuple[int, int]] = {}
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for relay, provider, metric, n in conn.execute(stmt):
                 complaints, sent = out.get((relay, provider), (0, 0))
                 if metric == "complaints":
@@ -111,7 +112,7 @@ class SqlHealth:
             .where(D.state == DeliveryState.HELD.value, D.relay.is_not(None))
             .group_by(D.relay, D.provider)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return {(r, p or ""): int(n) for r, p, n in conn.execute(stmt)}
 
     # -- writes -----------------------------------------------------------------------
@@ -174,7 +175,7 @@ class SqlHealth:
         return moved
 
     def current(self, relay: str, provider: str, now: float) -> PathHealth:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return _current(conn, relay, provider, now)
 
 

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from relaylane.intake.quota import OverQuota, QuotaAsk
 from relaylane.records import NewMessage
+from relaylane.store.engine import reading
 from relaylane.store.queue import enqueue_in
 from relaylane.store.quotas import charge_in
 from relaylane.store.schema import deliveries, idempotency
@@ -177,7 +178,7 @@ class SqlIntake:
             .select_from(deliveries)
             .where(deliveries.c.due_at.is_not(None))
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return int(conn.execute(stmt).scalar_one())
 
     def purge_idempotency(self, older_than: float) -> int:

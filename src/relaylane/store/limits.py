@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from relaylane.policy.pacing.allotment import Ask
+from relaylane.store.engine import reading
 from relaylane.store.pacing import WarmupDelta, WarmupRow
 from relaylane.store.schema import limit_allotments, pair_rates, relay_slots, warmup_paths
 from relaylane.store.upsert import insert_for
@@ -77,7 +78,7 @@ class SqlLimits:
         stmt = sa.select(A.key, A.slot_start, A.granted).where(
             A.key.in_(list(keys)), A.slot_end > since
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return {(k, s): int(g) for k, s, g in conn.execute(stmt)}
 
     # -- connection slots -------------------------------------------------------------------
@@ -140,7 +141,7 @@ class SqlLimits:
             .where(S.slot >= 0, S.holder.is_not(None), S.expires >= now)
             .group_by(S.relay)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return {relay: int(n) for relay, n in conn.execute(stmt)}
 
     # -- adaptive rates ---------------------------------------------------------------------
@@ -171,7 +172,7 @@ class SqlLimits:
         stmt = sa.select(R.relay, R.provider, R.state, R.changed_at)
         if changed_after is not None:
             stmt = stmt.where(R.changed_at > changed_after)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [RateRow(r, p, json.loads(s), c) for r, p, s, c in conn.execute(stmt)]
 
     # -- warm-up progress -------------------------------------------------------------------

@@ -21,6 +21,7 @@ from relaylane.monitor.metrics import Metric, is_metric, metrics_of_attempt
 from relaylane.monitor.tally import BucketCount, campaign_of, minute_start
 from relaylane.policy.vocabulary import BounceClass, Outcome, Stage
 from relaylane.store.backlog import LaneBacklog, lane_backlog, relay_backlog
+from relaylane.store.engine import reading
 from relaylane.store.schema import deliveries, messages, metric_buckets
 from relaylane.store.upsert import insert_for
 
@@ -97,7 +98,7 @@ class SqlMetrics:
         every filter given (None: any)."""
         filters = {"relay": relay, "lane": lane, "provider": provider, "campaign": campaign}
         stmt = _where(sa.select(B.metric, sa.func.sum(B.n)), since, until, filters)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(stmt.group_by(B.metric)).all()
         return Counter({str(metric): int(n) for metric, n in rows if n})
 
@@ -119,7 +120,7 @@ class SqlMetrics:
         filters = {"relay": relay, "lane": lane, "provider": provider, "campaign": campaign}
         stmt = _where(sa.select(column, B.metric, sa.func.sum(B.n)), since, until, filters)
         out: dict[str, Counter[str]] = {}
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for value, metric, n in conn.execute(stmt.group_by(column, B.metric)):
                 if n:
                     out.setdefault(str(value), Counter())[str(metric)] = int(n)
@@ -139,12 +140,12 @@ class SqlMetrics:
 
     def backlog(self, lanes: Iterable[str] | None = None) -> dict[str, LaneBacklog]:
         """What waits in each lane now (queue depth by state, oldest queued)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return lane_backlog(conn, lanes)
 
     def relay_backlog(self, relays: Iterable[str] | None = None) -> dict[str, LaneBacklog]:
         """What waits on each relay now (routed to it: depth by state, oldest queued)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return relay_backlog(conn, relays)
 
     def per_bucket(
@@ -164,7 +165,7 @@ class SqlMetrics:
         filters = {"relay": relay, "lane": lane, "provider": provider, "campaign": campaign}
         stmt = _where(sa.select(B.start, B.metric, sa.func.sum(B.n)), since, until, filters)
         stmt = stmt.where(B.metric.in_(sorted(set(metrics)))).group_by(B.start, B.metric)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(stmt.order_by(B.start)).all()
         return [(float(start), str(metric), int(n)) for start, metric, n in rows if n]
 

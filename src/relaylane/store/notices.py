@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from relaylane.policy.vocabulary import DeliveryState
 from relaylane.records import NewMessage
+from relaylane.store.engine import reading
 from relaylane.store.queue import enqueue_in
 from relaylane.store.schema import deliveries, messages
 
@@ -64,7 +65,7 @@ class SqlNotices:
             .order_by(D.id)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [OwedNotice(*row) for row in conn.execute(stmt)]
 
     def settle(self, notices: Sequence[NewMessage], delivery_ids: Sequence[int]) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from relaylane.store.engine import reading
 from relaylane.store.prepared import Prepared
 from relaylane.store.schema import event_outbox
 
@@ -124,11 +125,11 @@ class SqlOutbox:
         stmt = sa.select(*columns).order_by(E.id.desc()).limit(limit)
         if pending:
             stmt = stmt.where(E.due_at.is_not(None))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [OutboxEntry(**row._mapping) for row in conn.execute(stmt)]
 
     def payload(self, outbox_id: int) -> str | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return conn.execute(sa.select(E.payload).where(E.id == outbox_id)).scalar()
 
     def retry(self, ident: str, now: float) -> int:

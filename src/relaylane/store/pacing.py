@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from relaylane.store.engine import reading
 from relaylane.store.schema import pacing_counts, pacing_events, warmup_paths
 from relaylane.store.upsert import insert_for
 
@@ -82,14 +83,14 @@ class SqlPacing:
 
     def warmups(self) -> list[WarmupRow]:
         stmt = sa.select(W.relay, W.path, W.state)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [WarmupRow(r, p, json.loads(st)) for r, p, st in conn.execute(stmt)]
 
     def counts_since(self, since: float) -> list[SentCount]:
         stmt = sa.select(C.relay, C.path, C.period, C.period_start, C.sent).where(
             C.period_start >= since
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [SentCount(*row) for row in conn.execute(stmt)]
 
     def events(self, relay: str | None = None, limit: int = 100) -> list[PacingEvent]:
@@ -97,7 +98,7 @@ class SqlPacing:
         stmt = stmt.order_by(E.id.desc()).limit(limit)
         if relay is not None:
             stmt = stmt.where(E.relay == relay)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [PacingEvent(*row) for row in conn.execute(stmt)]
 
     def prune(self, before: float) -> int:

@@ -40,6 +40,7 @@ from relaylane.records import (
 )
 from relaylane.store.address_outcomes import apply_address_outcomes, outcomes_of_results
 from relaylane.store.dkim_rotations import SqlRotations
+from relaylane.store.engine import reading
 from relaylane.store.feedback import FeedbackRow, SqlFeedback
 from relaylane.store.health import (
     SqlHealth,
@@ -246,7 +247,7 @@ class SqlQueue:
             return _claim(conn, lane, now, limit, owner, lease)
 
     def bodies(self, message_ids: Iterable[int]) -> dict[int, StoredBody]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return _bodies(conn, message_ids)
 
     def record(

@@ -40,6 +40,7 @@ from relaylane.policy.queue_filter import (
 )
 from relaylane.policy.vocabulary import DeliveryState
 from relaylane.store.audit import AuditAction, record_in
+from relaylane.store.engine import reading
 from relaylane.store.schema import campaigns, deliveries, lane_states, messages
 
 __all__ = [
@@ -198,13 +199,13 @@ class SqlQueueControl:
         return out
 
     def count(self, where: QueueFilter, now: float) -> int:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             stmt = sa.select(sa.func.count()).select_from(deliveries)
             stmt = stmt.where(*self._listed(conn, where, now))
             return int(conn.execute(stmt).scalar_one())
 
     def counts_by_state(self, where: QueueFilter, now: float) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             stmt = (
                 sa.select(D.state, sa.func.count())
                 .where(*self._listed(conn, where, now))
@@ -216,7 +217,7 @@ class SqlQueueControl:
         self, where: QueueFilter, now: float, limit: int = 50, before_id: int | None = None
     ) -> list[dict[str, Any]]:
         """Up to `limit` deliveries, newest (highest id) first; `before_id` pages back."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             conds = self._listed(conn, where, now)
             if before_id is not None:
                 conds.append(D.id < before_id)
@@ -259,14 +260,14 @@ class SqlQueueControl:
 
     # -- lanes ------------------------------------------------------------------------
     def lanes(self) -> dict[str, LaneState]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return {
                 row.lane: LaneState(row.lane, bool(row.paused), row.reason, row.actor, row.at)
                 for row in conn.execute(sa.select(lane_states))
             }
 
     def paused_lanes(self) -> set[str]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return paused_lanes_in(conn)
 
     def pause_lane(self, lane: str, now: float, actor: str, reason: str = "") -> bool:

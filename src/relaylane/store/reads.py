@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from relaylane.errors import NotFoundError
 from relaylane.policy.vocabulary import FINAL_STATES, DeliveryState
+from relaylane.store.engine import reading
 from relaylane.store.schema import attempts, deliveries, messages
 
 D = deliveries.c
@@ -106,7 +107,7 @@ class Reads:
         )
         final = [s.value for s in FINAL_STATES]
         oldest_stmt = sa.select(sa.func.min(D.created_at)).where(D.state.not_in(final))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(stmt).all()
             oldest = conn.execute(oldest_stmt).scalar()
         for lane, relay, state, n in rows:
@@ -139,11 +140,11 @@ class Reads:
             stmt = stmt.where(D.lane == lane)
         if relay is not None:
             stmt = stmt.where(D.relay == relay)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [DeliveryRow(*row) for row in conn.execute(stmt)]
 
     def delivery(self, delivery_id: int) -> DeliveryDetail:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(sa.select(*ROW_COLUMNS).where(D.id == delivery_id)).first()
             if row is None:
                 raise NotFoundError(
@@ -185,5 +186,5 @@ class Reads:
             .where(A.relay.is_not(None))
             .group_by(A.relay, A.outcome)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [(r, o, n, float(t or 0.0)) for r, o, n, t in conn.execute(stmt)]

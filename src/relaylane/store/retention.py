@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from relaylane.config.models import Config
 from relaylane.policy.vocabulary import FINAL_STATES, DeliveryState
 from relaylane.store.audit import AuditAction, record_in
+from relaylane.store.engine import reading
 from relaylane.store.schema import (
     attempts,
     campaigns,
@@ -250,7 +251,7 @@ class _Run:
         at a time until none is left (dry: one count on the (resolution, start) index)."""
         where = metric_prunable(self.cut)
         if self.dry_run:
-            with self.engine.connect() as conn:
+            with reading(self.engine) as conn:
                 stmt = sa.select(sa.func.count()).select_from(metric_buckets).where(where)
                 self.result.counts["metrics"] = int(conn.execute(stmt).scalar_one())
             self.result.batches += 1

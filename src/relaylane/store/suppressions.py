@@ -21,6 +21,7 @@ from relaylane.policy.suppression import Reason, Scope, ScopeKind, Source, addre
 from relaylane.policy.vocabulary import CLAIMABLE_STATES, BounceClass, DeliveryState, Outcome
 from relaylane.records import Claimed
 from relaylane.store.audit import AuditAction, record_in
+from relaylane.store.engine import reading
 from relaylane.store.schema import attempts, campaigns, deliveries, lists, suppressions
 
 D = deliveries.c
@@ -122,7 +123,7 @@ class SqlSuppressions:
             stmt = stmt.where(S.scope_kind == scope.kind.value, S.scope_name == scope.name)
         if reason is not None:
             stmt = stmt.where(S.reason == reason.value)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_row(r) for r in conn.execute(stmt)]
 
     def list(
@@ -133,7 +134,7 @@ class SqlSuppressions:
             stmt = stmt.where(S.address_key == address_key(address))
         if scope is not None:
             stmt = stmt.where(S.scope_kind == scope.kind.value, S.scope_name == scope.name)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_row(r) for r in conn.execute(stmt)]
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from relaylane.campaigns.render import Template, compile_template
 from relaylane.errors import InputError, NotFoundError
+from relaylane.store.engine import reading
 from relaylane.store.schema import templates
 
 T = templates.c
@@ -115,7 +116,7 @@ class SqlTemplates:
             stmt = stmt.order_by(T.version.desc()).limit(1)
         else:
             stmt = stmt.where(T.version == version)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(stmt).first()
             if row is not None:
                 return Template(row.name, row.version, row.subject, row.html, row.text)
@@ -136,7 +137,7 @@ class SqlTemplates:
             .where(T.name == name)
             .order_by(T.version)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = [TemplateVersion(r[0], r[1], r[2], bool(r[3]), r[4]) for r in conn.execute(stmt)]
             if not rows:
                 names = conn.execute(sa.select(T.name).distinct().order_by(T.name)).scalars()
@@ -163,7 +164,7 @@ class SqlTemplates:
             )
             .order_by(latest.c.name)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [TemplateSummary(*r) for r in conn.execute(stmt)]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from relaylane.bounces.tokens import KeyRing, TokenKey, new_secret
+from relaylane.store.engine import reading
 from relaylane.store.schema import token_keys
 
 K = token_keys.c
@@ -30,7 +31,7 @@ class SqlTokenKeys:
 
     def keys(self) -> list[TokenKey]:
         stmt = sa.select(K.id, K.secret, K.created_at, K.retired_at).order_by(K.id)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [TokenKey(r[0], bytes(r[1]), r[2], r[3]) for r in conn.execute(stmt)]
 
     def rotate(self, now: float) -> TokenKey:

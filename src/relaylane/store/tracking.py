@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from relaylane.store.engine import reading
 from relaylane.store.schema import deliveries, tracking_events
 from relaylane.tracking import TrackingKind
 
@@ -64,7 +65,7 @@ class SqlTracking:
         """opens, unique_opens, clicks and unique_clicks of a campaign (zeros when none)."""
         stmt = _counts().where(T.campaign_id == campaign_id).group_by(T.kind)
         counts = _zeros()
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for row in conn.execute(stmt):
                 _add(counts, row.kind, row.total, row.deliveries)
         return counts
@@ -78,7 +79,7 @@ class SqlTracking:
             .order_by(T.relay)
         )
         out: dict[str, dict[str, int]] = {}
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for row in conn.execute(stmt):
                 counts = out.setdefault(row.relay or NO_RELAY, _zeros())
                 _add(counts, row.kind, row.total, row.deliveries)
@@ -91,7 +92,7 @@ class SqlTracking:
         one without events."""
         out: dict[int, tuple[float | None, float | None]] = dict.fromkeys(contact_ids, (None, None))
         ids = sorted(set(contact_ids))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for start in range(0, len(ids), _CHUNK):
                 stmt = (
                     sa.select(
