@@ -136,3 +136,46 @@ async def test_a_long_own_message_id_is_stored(store: Store, tmp_path: Path) -> 
     await committer.close()
     [row] = store.reads.list_deliveries(limit=10)
     assert row.header_message_id == long_id
+
+
+class RecordingStore:
+    """Commits nothing; remembers which items each commit held, in order."""
+
+    def __init__(self) -> None:
+        self.commits: list[list[str]] = []
+
+    def commit(self, items: Sequence[IntakeItem], now: float) -> list[IntakeOutcome]:
+        self.commits.append([m.deliveries[0].recipient for i in items for m in i.messages])
+        return [IntakeOutcome(ids=[[n]]) for n in range(len(items))]
+
+    def queued_count(self) -> int:
+        return 0
+
+
+async def test_urgent_items_are_committed_first_on_their_own(tmp_path: Path) -> None:
+    recorder = RecordingStore()
+
+    def urgent(it: IntakeItem) -> bool:
+        return it.messages[0].deliveries[0].recipient.startswith("reset")
+
+    committer = Committer(recorder, IntakeConfig(commit_window=0.05), FakeClock(1000.0),
+                          urgent=urgent)  # fmt: skip
+    await committer.start()
+    names = ["news1", "news2", "reset1", "news3", "reset2"]
+    await asyncio.gather(*(committer.submit(item(tmp_path, f"{n}@b.test")) for n in names))
+    await committer.close()
+    # the five queued together make one group: its urgent items go first, on their own
+    assert recorder.commits == [
+        ["reset1@b.test", "reset2@b.test"],
+        ["news1@b.test", "news2@b.test", "news3@b.test"],
+    ]
+
+
+async def test_a_group_of_one_kind_stays_one_commit(tmp_path: Path) -> None:
+    recorder = RecordingStore()
+    committer = Committer(recorder, IntakeConfig(commit_window=0.05), FakeClock(1000.0),
+                          urgent=lambda it: True)  # fmt: skip
+    await committer.start()
+    await asyncio.gather(*(committer.submit(item(tmp_path, f"r{i}@b.test")) for i in range(6)))
+    await committer.close()
+    assert sum(len(c) for c in recorder.commits) == 6 and len(recorder.commits) <= 2

@@ -56,11 +56,15 @@ class Committer:
         clock: Clock,
         *,
         on_commit: Callable[[], None] | None = None,
+        urgent: Callable[[IntakeItem], bool] | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
         self.on_commit = on_commit  # e.g. wake the worker: new mail is due now
+        # Items that should not wait for a bulk commit (transactional mail): a group that
+        # holds both commits these first, on their own.
+        self.urgent = urgent
         self._waiting: asyncio.Queue[Waiter] = asyncio.Queue(maxsize=8 * config.commit_batch)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relaylane-intake")
         self._task: asyncio.Task[None] | None = None
@@ -117,10 +121,22 @@ class Committer:
                 self._take(batch)
             last = len(batch)
             try:
-                await self._commit(batch)
+                for group in self._urgent_first(batch):
+                    await self._commit(group)
             finally:
                 for _ in batch:
                     self._waiting.task_done()
+
+    def _urgent_first(self, batch: list[Waiter]) -> list[list[Waiter]]:
+        """The batch as one commit, or as two (urgent items first) when it mixes urgent
+        items with others: a password reset then waits for a small commit, not for the
+        fsync of a newsletter's 500 messages."""
+        if self.urgent is None or len(batch) < 2:
+            return [batch]
+        first = [w for w in batch if self.urgent(w[0])]
+        if not first or len(first) == len(batch):
+            return [batch]
+        return [first, [w for w in batch if not self.urgent(w[0])]]
 
     def _worth_waiting(self, size: int, last: int) -> bool:
         """Wait `commit_window` for company only under concurrent load (the last commit

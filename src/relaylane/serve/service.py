@@ -33,6 +33,7 @@ from relaylane.serve.notifier import DsnNotifier
 from relaylane.serve.reload import Heartbeat, Reloaded, audit_reload, drain_removed, load_again
 from relaylane.serve.retention import Pruner
 from relaylane.store import Store
+from relaylane.store.intake import IntakeItem
 from relaylane.store.notices import SqlNotices
 
 if TYPE_CHECKING:
@@ -144,6 +145,11 @@ class Service:
             limits=self.store.limits,
         )
 
+    def _urgent(self, item: IntakeItem) -> bool:
+        """Mail for transactional lanes only (the committer commits it ahead of bulk)."""
+        priority = {lane.name: lane.priority for lane in self.config.lane}
+        return all(priority.get(m.lane) == 0 for m in item.messages)
+
     def _poke(self) -> None:
         """Wake the current worker (new mail is due): the worker may have been replaced."""
         if self.worker is not None:
@@ -215,6 +221,7 @@ class Service:
             self.config.intake,
             self.clock,
             on_commit=self._poke if self.worker else None,
+            urgent=self._urgent,
         )
         await self.committer.start()
         if Part.API in self.parts:
