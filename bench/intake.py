@@ -4,8 +4,8 @@ relaylane: `relaylane serve --only api --only smtp` (no delivery) on a temporary
 store. SMTP: SESSIONS client connections, each STARTTLS + AUTH PLAIN once, then
 MESSAGES/SESSIONS messages of about 4 KB, one recipient each, every one answered 250
 only after its durable commit (group commit shares commits between sessions). HTTP:
-POST /v1/messages with CONCURRENCY requests in flight, and POST /v1/messages/batch with
-100 messages per request.
+POST /v1/messages with 20 requests in flight, and POST /v1/messages/batch with 100
+messages per request (4 in flight); each message about --api-size bytes of text (1 KB).
 
 Postfix: a private instance fed by smtp-source with the same volume and size (plain
 SMTP, no TLS, no AUTH), timed until smtp-source exits: its smtpd intake. The same
@@ -122,8 +122,10 @@ async def smtp_clients(port: int, messages: int, sessions: int, size: int, tls: 
     return time.monotonic() - t0
 
 
-async def api_clients(port: int, token: str, messages: int, concurrency: int, batch: int) -> float:
-    text = body(4096, 0).split(b"\r\n\r\n", 1)[1].decode()
+async def api_clients(
+    port: int, token: str, messages: int, concurrency: int, batch: int, size: int
+) -> float:
+    text = ("x" * 76 + "\n") * max(1, size // 77)  # about `size` bytes of plain text
     headers = {"Authorization": f"Bearer {token}"}
 
     def one(i: int) -> dict[str, object]:
@@ -209,6 +211,7 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=20_000)
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument("--api-size", type=int, default=1024, help="text bytes of an API message")
     ap.add_argument("--skip-postfix", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -224,9 +227,10 @@ def main() -> int:
                 smtp_clients(ports["smtp (starttls)"], n, s, args.size, True, "bench")
             )
             result["relaylane_smtp"] = n / secs
-            secs = asyncio.run(api_clients(ports["http"], token, n // 4, 20, 1))
+            api = args.api_size
+            secs = asyncio.run(api_clients(ports["http"], token, n // 4, 20, 1, api))
             result["relaylane_api_single"] = n / 4 / secs
-            secs = asyncio.run(api_clients(ports["http"], token, n, 4, 100))
+            secs = asyncio.run(api_clients(ports["http"], token, n, 4, 100, api))
             result["relaylane_api_batch"] = n / secs
         finally:
             stop(proc)

@@ -370,8 +370,11 @@ def _master_cf(port: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def _main_cf(root: Path, sink_port: int, transport: bool = False) -> str:
-    return f"""\
+def _main_cf(
+    root: Path, sink_port: int, transport: bool = False, sender_relay: bool = False
+) -> str:
+    return (
+        f"""\
 compatibility_level = 3.6
 queue_directory = {root}/spool
 data_directory = {root}/data
@@ -390,11 +393,19 @@ alias_maps =
 alias_database =
 local_recipient_maps =
 biff = no
-""" + (f"transport_maps = hash:{root}/etc/transport\n" if transport else "")
+"""
+        + (f"transport_maps = hash:{root}/etc/transport\n" if transport else "")
+        + (
+            f"sender_dependent_relayhost_maps = hash:{root}/etc/sender_relay\n"
+            if sender_relay
+            else ""
+        )
+    )
 
 
 def _transport_map(transport: Mapping[str, str]) -> str:
-    """transport(5) lines; a bracketed nexthop ("smtp:[127.0.0.1]:PORT") needs no DNS."""
+    """transport(5) lines; a bracketed nexthop ("smtp:[127.0.0.1]:PORT") needs no DNS.
+    The same form serves sender_dependent_relayhost_maps ("@tx.test" -> "[127.0.0.1]:P")."""
     lines = []
     for domain, nexthop in transport.items():
         if not domain or not nexthop or re.search(r"\s", domain + nexthop):
@@ -412,6 +423,10 @@ class PrivatePostfix:
     ``transport={"bounces.example.test": "smtp:[127.0.0.1]:2526"}`` routes those domains
     elsewhere instead (DIR/etc/transport, postmap'ed, as ``transport_maps``): this is how
     the bounces Postfix generates (sent to the envelope sender) reach a bounce receiver.
+
+    ``sender_relay={"@tx.acme.test": "[127.0.0.1]:2527"}`` relays mail from those senders
+    to its own next hop (``sender_dependent_relayhost_maps``): how a Postfix site keeps
+    transactional mail apart from a bulk stream.
     """
 
     def __init__(
@@ -420,10 +435,12 @@ class PrivatePostfix:
         port: int | None = None,
         *,
         transport: Mapping[str, str] | None = None,
+        sender_relay: Mapping[str, str] | None = None,
     ) -> None:
         self.sink_port = sink_port
         self.port = port if port is not None else free_port()
         self.transport = dict(transport or {})
+        self.sender_relay = dict(sender_relay or {})
         self.root: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.sent = 0
@@ -461,14 +478,21 @@ class PrivatePostfix:
         for sub in ("etc", "spool", "data"):
             (self.root / sub).mkdir()
         shutil.chown(self.root / "data", user="postfix")
-        main_cf = _main_cf(self.root, self.sink_port, transport=bool(self.transport))
+        main_cf = _main_cf(
+            self.root,
+            self.sink_port,
+            transport=bool(self.transport),
+            sender_relay=bool(self.sender_relay),
+        )
         (self.root / "etc" / "main.cf").write_text(main_cf)
         (self.root / "etc" / "master.cf").write_text(_master_cf(self.port))
 
         self._reg = _Registration(self.config_dir)
         self._reg.do()
         if self.transport:
-            self._postmap_transport()
+            self._postmap("transport", self.transport)
+        if self.sender_relay:
+            self._postmap("sender_relay", self.sender_relay)
 
         self.proc = subprocess.Popen(
             [
@@ -488,10 +512,10 @@ class PrivatePostfix:
             time.sleep(0.2)
             raise RuntimeError(f"{e}\n--- postfix log ---\n" + "\n".join(self.tail)) from None
 
-    def _postmap_transport(self) -> None:
+    def _postmap(self, name: str, table: Mapping[str, str]) -> None:
         assert self.root is not None
-        path = self.root / "etc" / "transport"
-        path.write_text(_transport_map(self.transport))
+        path = self.root / "etc" / name
+        path.write_text(_transport_map(table))
         done = subprocess.run(
             [which("postmap"), "-c", self.config_dir, f"hash:{path}"],
             stdin=subprocess.DEVNULL,
