@@ -18,6 +18,7 @@ number of 4 KB messages, timed until its queue is empty (bench/postfix_peer.py).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing as mp
 import os
@@ -27,6 +28,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -118,7 +120,18 @@ def store_bytes(url: str) -> int:
     return path.stat().st_size
 
 
-async def run_campaign(config: Config, contacts: int) -> dict[str, float]:
+def extra_worker(config: Config, ready: Any, go: Any) -> None:
+    """One more worker process (spawned): it shares the campaign through the store."""
+    store = open_store(config.store.url)
+    feeder = CampaignFeeder(store.campaigns, store.tracking, config)
+    worker = Worker(config, store.queue, idle_quit=2.0, feeder=feeder, limits=store.limits)
+    ready.set()
+    go.wait()
+    runtime.run(worker.run(until_idle=True))
+    store.close()
+
+
+async def run_campaign(config: Config, contacts: int, workers: int = 1) -> dict[str, float]:
     store = open_store(config.store.url)
     store.templates.add("news", "{{ first_name }}, this month at Acme", HTML, TEXT, time.time())
     store.campaigns.create(
@@ -131,11 +144,24 @@ async def run_campaign(config: Config, contacts: int) -> dict[str, float]:
         time.time(),
     )  # fmt: skip
     before = store_bytes(config.store.url)
+    ctx = mp.get_context("spawn")
+    go = ctx.Event()
+    others = []
+    for _ in range(workers - 1):
+        ready = ctx.Event()
+        proc = ctx.Process(target=extra_worker, args=(config, ready, go))
+        proc.start()
+        await asyncio.to_thread(ready.wait)
+        others.append(proc)
     started = time.perf_counter()
     start(config, store, "bench", time.time())
+    go.set()
     feeder = CampaignFeeder(store.campaigns, store.tracking, config)
-    worker = Worker(config, store.queue, idle_quit=2.0, feeder=feeder)
+    limits = store.limits if workers > 1 else None  # one worker counts its own limits
+    worker = Worker(config, store.queue, idle_quit=2.0, feeder=feeder, limits=limits)
     stats = await worker.run(until_idle=True)
+    for proc in others:
+        await asyncio.to_thread(proc.join)
     seconds = time.perf_counter() - started
     campaign = store.campaigns.get("bench")
     sent = sum(r.count for r in store.campaigns.status_rows(campaign.id) if r.state == "sent")
@@ -143,6 +169,7 @@ async def run_campaign(config: Config, contacts: int) -> dict[str, float]:
     after = store_bytes(config.store.url)
     return {
         "contacts": contacts,
+        "workers": workers,
         "sent": sent,
         "recorded": stats.recorded,
         "finished": float(campaign.state is CampaignState.FINISHED),
@@ -159,6 +186,7 @@ def main() -> int:
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--relays", type=int, default=4)
     parser.add_argument("--connections", type=int, default=4, help="per relay")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--skip-postfix", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -176,7 +204,7 @@ def main() -> int:
         )
         importer.start()
         importer.join()
-        ours = runtime.run(run_campaign(config, args.contacts))
+        ours = runtime.run(run_campaign(config, args.contacts, args.workers))
         body = len(HTML.encode())
     ours["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result: dict[str, object] = {"relaylane": ours, "template_html_bytes": body}

@@ -42,7 +42,11 @@ answered (SMTP 250 after DATA, HTTP 202). `series_ms`: every probe's latency, in
 Every probe must arrive within 60 s: a missing or refused probe is reported and the exit
 status is 1.
 
-    python bench/latency.py [--flood 20000] [--probes 40] [--interval 0.25] [--json]
+`--worker-process` runs `serve --no-worker` and a `relaylane worker` process instead (two
+interpreters; on SQLite the worker then finds new mail by its idle poll).
+
+    python bench/latency.py [--flood 20000] [--probes 40] [--interval 0.25]
+                            [--worker-process] [--skip-postfix] [--json]
 """
 
 from __future__ import annotations

@@ -93,3 +93,24 @@ def test_the_readme_section_is_replaced_and_lists_every_run(
 def test_the_readme_of_the_project_has_the_generated_section(readme: ModuleType) -> None:
     text = (BENCH.parent / "README.md").read_text()
     assert text.count(readme.BEGIN) == 1 and text.count(readme.END) == 1
+
+
+def test_a_partial_run_replaces_only_its_own_figures(
+    suite: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(suite, "RESULTS", tmp_path)
+    e2e = next(b for b in suite.BENCHES if b.name == "e2e")
+    dkim = next(b for b in suite.BENCHES if b.name == "dkim")
+    old = suite.summarize(e2e, runs((3000, 1000)), {"date": "old"})
+    sig = suite.summarize(dkim, [{"cpu_ms_per_message": {suite.DKIM_ROW: 0.25}}], {"date": "old"})
+    suite.save(sig + old)
+    new = suite.summarize(e2e, runs((2000, 1000)), {"date": "new"})
+    suite.save(new)
+    latest = [json.loads(t) for t in (tmp_path / "latest.jsonl").read_text().splitlines()]
+    assert [(x["figure"], x["date"]) for x in latest] == [
+        ("e2e.msgs_per_sec", "new"),
+        ("dkim.cpu_ms_per_signature", "old"),
+        ("dkim.openssl_floor_ms", "old"),
+    ]
+    history = (tmp_path / "history.jsonl").read_text().splitlines()
+    assert len(history) == 4
