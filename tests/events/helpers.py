@@ -13,6 +13,7 @@ from relaylane.events.kinds import EventKind
 from relaylane.policy.vocabulary import BounceClass, DeliveryState, Outcome, Stage
 from relaylane.records import AttemptRecord, Claimed, DeliveryResult, NewDelivery, NewMessage
 from relaylane.store import Store
+from relaylane.store.engine import reading
 from relaylane.store.schema import event_outbox
 
 T0 = 1_800_000_000.0
@@ -105,6 +106,6 @@ def result(claim: Claimed, state: DeliveryState, at: float, **kw: Any) -> Delive
 
 def outbox(store: Store) -> list[dict[str, Any]]:
     """Every outbox row, oldest first, with its payload parsed."""
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         rows = conn.execute(sa.select(event_outbox).order_by(event_outbox.c.id)).mappings()
         return [dict(r) | {"body": json.loads(r["payload"])} for r in rows]

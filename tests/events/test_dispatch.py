@@ -58,7 +58,14 @@ async def test_a_flaky_receiver_gets_every_event_signed_and_dedupable(store: Sto
         sender = dispatcher(store, endpoint, clock=SystemClock(), concurrency=4)
         started = time.monotonic()
         running = asyncio.create_task(sender.run())
-        await until(lambda: set(receiver.events) == set(ids), within=20.0)
+
+        # every id arrived AND was recorded delivered: an "accept-drop" arrival is seen by
+        # the receiver but is a failure to the dispatcher, which sends it again
+        def all_delivered() -> bool:
+            rows = outbox(store)
+            return set(receiver.events) == set(ids) and all(r["delivered_at"] for r in rows)
+
+        await until(all_delivered, within=20.0)
         sender.request_stop()
         stats = await asyncio.wait_for(running, 10.0)
         assert time.monotonic() - started < 20.0
