@@ -88,10 +88,9 @@ class Client:
             raise RuntimeError(f"{line[:20]!r} -> {got!r}")
         return got
 
-    async def send(self, rcpt: str, data: bytes) -> None:
-        self.w.write(
-            b"MAIL FROM:<bench@tx.acme.test>\r\nRCPT TO:<" + rcpt.encode() + b">\r\nDATA\r\n"
-        )
+    async def send(self, rcpt: str, data: bytes, sender: str = "bench@tx.acme.test") -> None:
+        """MAIL, RCPT and DATA pipelined, then the body; raises unless all are accepted."""
+        self.w.write(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
         for _ in range(3):
             got = await self.reply()
             if got[:1] not in (b"2", b"3"):

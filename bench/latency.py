@@ -215,28 +215,6 @@ class Probe:
         return (self.accepted - self.sent) * 1000
 
 
-class ProbeClient(Client):
-    """intake.Client with a chosen envelope sender."""
-
-    @classmethod
-    async def connect(cls, port: int, tls: bool, user: str | None) -> ProbeClient:
-        c = await Client.open(port, tls, user)  # EHLO (STARTTLS, EHLO, AUTH PLAIN)
-        return cls(c.r, c.w)
-
-    async def send_as(self, sender: str, rcpt: str, data: bytes) -> None:
-        self.w.write(
-            f"MAIL FROM:<{sender}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode()
-        )  # MAIL, RCPT and DATA pipelined, as in Client.send
-        for _ in range(3):
-            got = await self.reply()
-            if got[:1] not in (b"2", b"3"):
-                raise RuntimeError(f"refused: {got!r}")
-        self.w.write(data + b".\r\n")
-        got = await self.reply()
-        if not got.startswith(b"250"):
-            raise RuntimeError(f"DATA refused: {got!r}")
-
-
 def probe_text(pid: str) -> str:
     return f"Your sign-in code for {pid} is 493027.\r\nIt expires in 10 minutes.\r\n"
 
@@ -259,7 +237,7 @@ def probe_json(pid: str) -> dict[str, object]:
 class Prober:
     """Sends one probe by SMTP (one kept-open session, one probe at a time) or HTTP."""
 
-    def __init__(self, smtp: ProbeClient, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, smtp: Client, http: httpx.AsyncClient | None = None) -> None:
         self.smtp, self.http = smtp, http
         self._lock = asyncio.Lock()
 
@@ -274,9 +252,7 @@ class Prober:
             return
         async with self._lock:
             probe.sent = time.monotonic()  # no await before MAIL FROM is written
-            await self.smtp.send_as(
-                TX_FROM, f"ops-{probe.pid}@probe.test", probe_message(probe.pid)
-            )
+            await self.smtp.send(f"ops-{probe.pid}@probe.test", probe_message(probe.pid), TX_FROM)
             probe.accepted = time.monotonic()
 
 
@@ -574,7 +550,7 @@ async def relaylane_run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 async def relaylane_measure(args: argparse.Namespace, tmp: Path, receiver: Receiver,
                             ports: dict[str, int], token: str) -> dict[str, Any]:  # fmt: skip
     """Idle probes, then the flood (its own process) with probes while it drains."""
-    smtp = await ProbeClient.connect(ports["smtp (starttls)"], True, "alerts")
+    smtp = await Client.open(ports["smtp (starttls)"], True, "alerts")
     headers = {"Authorization": f"Bearer {token}"}
     backlog = Backlog(tmp / "relaylane.db")
     flood_client: subprocess.Popen[bytes] | None = None
@@ -725,7 +701,7 @@ async def postfix_run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 async def postfix_measure(args: argparse.Namespace, tmp: Path, pf: PrivatePostfix,
                           receiver: Receiver) -> dict[str, Any]:  # fmt: skip
     """Idle probes, then smtp-source's flood with probes while it drains."""
-    smtp = await ProbeClient.connect(pf.port, False, None)
+    smtp = await Client.open(pf.port, False, None)
     prober = Prober(smtp)
     source: subprocess.Popen[bytes] | None = None
     try:
