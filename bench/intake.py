@@ -182,21 +182,24 @@ relays = ["r1"]
     )
     relaylane(tmp, "smtp-users", "create", "bench", "--lanes", "transactional",
               "--password", PASSWORD)  # fmt: skip
+    return launch_serve(tmp, "--only", "api", "--only", "smtp")
+
+
+def launch_serve(tmp: Path, *parts: str) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+    """`relaylane serve PARTS` on tmp/relaylane.toml, logging to tmp/serve.log; its
+    listening ports once it says it is ready."""
     log = tmp / "serve.log"  # a file, not a pipe: a full pipe would stall the server
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [PY, "-m", "relaylane", "serve", "--only", "api", "--only", "smtp", "-c",
-             str(tmp / "relaylane.toml")],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        command = [PY, "-m", "relaylane", "serve", *parts, "-c", str(tmp / "relaylane.toml")]
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         text = log.read_text()
         if "relaylane serve ready" in text:
-            ports = {m.group(2): int(m.group(4)) for m in LISTEN.finditer(text)}
-            return proc, ports
+            return proc, {m.group(2): int(m.group(4)) for m in LISTEN.finditer(text)}
         time.sleep(0.05)
     proc.kill()
+    proc.wait()
     raise RuntimeError("relaylane serve did not start:\n" + log.read_text())
 
 

@@ -72,8 +72,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from intake import LISTEN, PASSWORD, Client, relaylane, stop
+from intake import PASSWORD, Client, launch_serve, relaylane, stop
 from postfix_peer import PrivatePostfix, free_port, start_sink, which
+from scale import relay_toml
+
+CONNECTIONS = "max_connections = 4"  # per relay (scale.relay_toml sets 1,000 per connection)
 
 PY = sys.executable
 TX_FROM = "alerts@tx.acme.test"
@@ -337,17 +340,6 @@ def side_result(probes: list[Probe], idle: list[Probe], drained_at: float | None
 # ---------------------------------------------------------------------------------------------
 # relaylane
 
-RELAY = """
-[[relay]]
-name = "{name}"
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-helo = "bench.relaylane.test"
-max_connections = 4
-max_messages_per_connection = 1000
-"""
-
 CONFIG_HEAD = """
 [store]
 url = "sqlite:///relaylane.db"
@@ -376,28 +368,9 @@ relays = ["bulk1", "bulk2", "bulk3", "bulk4"]
 
 
 def write_config(tmp: Path, sink_ports: list[int], receiver_port: int) -> None:
-    relays = [RELAY.format(name=f"bulk{i + 1}", port=p) for i, p in enumerate(sink_ports)]
-    relays.append(RELAY.format(name="tx", port=receiver_port))
+    relays = [relay_toml(f"bulk{i + 1}", p, CONNECTIONS) for i, p in enumerate(sink_ports)]
+    relays.append(relay_toml("tx", receiver_port, CONNECTIONS))
     (tmp / "relaylane.toml").write_text(CONFIG_HEAD + "".join(relays) + LANES)
-
-
-def start_serve(tmp: Path, *extra: str) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
-    """`relaylane serve` (all parts, or as `extra` says), logging to serve.log; its ports
-    once it is ready."""
-    log = tmp / "serve.log"  # a file, not a pipe: a full pipe would stall the server
-    with log.open("wb") as out:
-        proc = subprocess.Popen([PY, "-m", "relaylane", "serve", *extra, "-c",
-                                 str(tmp / "relaylane.toml")],
-                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        text = log.read_text()
-        if "relaylane serve ready" in text:
-            return proc, {m.group(2): int(m.group(4)) for m in LISTEN.finditer(text)}
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    raise RuntimeError("relaylane serve did not start:\n" + log.read_text())
 
 
 def start_worker(tmp: Path) -> subprocess.Popen[bytes]:
@@ -526,10 +499,10 @@ async def relaylane_run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         token = relaylane(tmp, "keys", "create", "--scope", "send",
                           "--lanes", "marketing,transactional").split()[0]  # fmt: skip
         if args.worker_process:
-            serve, ports = start_serve(tmp, "--no-worker")
+            serve, ports = launch_serve(tmp, "--no-worker")
             worker = start_worker(tmp)
         else:
-            serve, ports = start_serve(tmp)
+            serve, ports = launch_serve(tmp)
         out = await relaylane_measure(args, tmp, receiver, ports, token)
         out["worker_process"] = args.worker_process
         status = json.loads(relaylane(tmp, "status", "--json"))
